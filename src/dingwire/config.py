@@ -1,0 +1,249 @@
+"""Named robots for the library, the CLI and the relay: one TOML file, the environment, URLs.
+
+The file is found at ``$DINGWIRE_CONFIG``, else ``./dingwire.toml``, else
+``~/.config/dingwire/config.toml``::
+
+    [robots.ops]
+    webhook = "https://oapi.dingtalk.com/robot/send?access_token=${OPS_TOKEN}"
+    secret = "${OPS_SECRET}"
+    keywords = ["告警"]
+    mention = { mobiles = ["13800000000"], user_ids = [], all = false }
+    rate_limit = "20/60s"
+    lockout = "600s"
+    timeout = "5s"
+    proxy = "http://proxy.internal:3128"
+
+``${VAR}`` is read from the environment (``$$`` is a literal ``$``); a variable that is not
+set is an error that names it. Outside the file, ``DINGWIRE_WEBHOOK`` (a URL, a token or a
+``dingtalk://SECRET@TOKEN`` URL) and ``DINGWIRE_SECRET`` make a robot called ``default``.
+Unknown keys are errors, so a typo cannot silently turn signing off.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, unquote
+
+from dingwire.core.errors import ConfigError, MessageError
+from dingwire.core.messages import At
+from dingwire.core.protocol import DEFAULT_BASE_URL
+from dingwire.core.redact import MASK, mask_url
+
+__all__ = [
+    "Config",
+    "RobotConfig",
+    "config_path",
+    "expand_env",
+    "load_config",
+    "settings_from_url",
+]
+
+ROBOT_KEYS = frozenset(
+    {"webhook", "secret", "keywords", "mention", "rate_limit", "lockout", "timeout", "proxy"}
+)
+SECTIONS = frozenset({"robots", "relay"})
+_VAR = re.compile(r"\$(\$|\{([A-Za-z_][A-Za-z0-9_]*)\})")
+
+
+def expand_env(value: str, *, where: str, env: Mapping[str, str] | None = None) -> str:
+    """``value`` with each ``${VAR}`` replaced from ``env`` (``os.environ`` by default)."""
+    env = os.environ if env is None else env
+
+    def _sub(match: re.Match[str]) -> str:
+        if match.group(1) == "$":
+            return "$"
+        name = match.group(2)
+        if name not in env:
+            raise ConfigError(f"{where}: ${{{name}}} is not set in the environment")
+        return env[name]
+
+    return _VAR.sub(_sub, value)
+
+
+def _expand(value: Any, where: str, env: Mapping[str, str]) -> Any:
+    if isinstance(value, str):
+        return expand_env(value, where=where, env=env)
+    if isinstance(value, list):
+        return [_expand(v, f"{where}[{i}]", env) for i, v in enumerate(value)]
+    if isinstance(value, dict):
+        return {k: _expand(v, f"{where}.{k}", env) for k, v in value.items()}
+    return value
+
+
+@dataclass(frozen=True)
+class RobotConfig:
+    """One named robot and where it was defined; ``repr`` masks the token and the secret."""
+
+    name: str
+    source: str
+    settings: Mapping[str, Any] = field(repr=False)
+
+    def __repr__(self) -> str:
+        return f"RobotConfig({self.name!r}, {self.describe()!r}, source={self.source!r})"
+
+    def describe(self) -> str:
+        """``webhook`` masked, and whether it signs; for ``dingwire robots``."""
+        parts = [mask_url(str(self.settings["webhook"]))]
+        if self.settings.get("secret"):
+            parts.append(f"secret={MASK}")
+        if self.settings.get("keywords"):
+            parts.append("keywords=" + ",".join(self.settings["keywords"]))
+        return " ".join(parts)
+
+
+def _mention(value: Any, where: str) -> At:
+    if not isinstance(value, Mapping) or set(value) - {"mobiles", "user_ids", "all"}:
+        raise ConfigError(f"{where}: expected {{ mobiles = [...], user_ids = [...], all = false }}")
+    try:
+        return At(
+            mobiles=tuple(value.get("mobiles", ())),
+            user_ids=tuple(value.get("user_ids", ())),
+            all=bool(value.get("all", False)),
+        )
+    except MessageError as error:
+        raise ConfigError(f"{where}: {error}") from None
+
+
+def _robot_settings(name: str, table: Any, where: str) -> dict[str, Any]:
+    if not isinstance(table, Mapping):
+        raise ConfigError(f"{where}: expected a table of settings")
+    unknown = set(table) - ROBOT_KEYS
+    if unknown:
+        known = ", ".join(sorted(ROBOT_KEYS))
+        raise ConfigError(f"{where}: unknown key {sorted(unknown)[0]!r} (known: {known})")
+    if not table.get("webhook"):
+        raise ConfigError(f"{where}: webhook is required")
+    webhook = str(table["webhook"])
+    settings: dict[str, Any] = {"name": name}
+    if webhook.startswith("dingtalk://"):
+        settings.update(settings_from_url(webhook))
+    else:
+        settings["webhook"] = webhook
+    for key in ("secret", "proxy", "timeout", "lockout", "rate_limit"):
+        if key in table:
+            settings[key] = table[key] if table[key] != "" else None
+    if "keywords" in table:
+        keywords = table["keywords"]
+        if isinstance(keywords, str):
+            keywords = [keywords]
+        if not isinstance(keywords, list) or not all(isinstance(k, str) for k in keywords):
+            raise ConfigError(f"{where}.keywords: expected a list of strings")
+        settings["keywords"] = tuple(keywords)
+    if "mention" in table:
+        settings["mention"] = _mention(table["mention"], f"{where}.mention")
+    return settings
+
+
+@dataclass(frozen=True)
+class Config:
+    """The robots and the relay section of one config file (plus the environment's robot)."""
+
+    path: Path | None = None
+    robots: Mapping[str, RobotConfig] = field(default_factory=dict)
+    relay: Mapping[str, Any] = field(default_factory=dict)
+
+    def robot(self, name: str) -> dict[str, Any]:
+        """The keyword arguments of ``Robot(...)`` for the robot called ``name``."""
+        if name not in self.robots:
+            where = str(self.path) if self.path else "no config file found"
+            names = ", ".join(sorted(self.robots)) or "none"
+            raise ConfigError(f"no robot named {name!r} ({where}; configured: {names})")
+        return dict(self.robots[name].settings)
+
+
+def config_path(env: Mapping[str, str] | None = None) -> Path | None:
+    """The config file in use: ``$DINGWIRE_CONFIG``, ``./dingwire.toml``, or the user's."""
+    env = os.environ if env is None else env
+    if env.get("DINGWIRE_CONFIG"):
+        path = Path(env["DINGWIRE_CONFIG"]).expanduser()
+        if not path.is_file():
+            raise ConfigError(f"DINGWIRE_CONFIG names {str(path)!r}, which is not a file")
+        return path
+    for candidate in (Path("dingwire.toml"), Path("~/.config/dingwire/config.toml").expanduser()):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def load_config(
+    path: str | os.PathLike[str] | None = None, *, env: Mapping[str, str] | None = None
+) -> Config:
+    """Read the config file (found as :func:`config_path` says when ``path`` is None)."""
+    env = os.environ if env is None else env
+    file = Path(path) if path is not None else config_path(env)
+    data: dict[str, Any] = {}
+    if file is not None:
+        try:
+            with open(file, "rb") as handle:
+                data = tomllib.load(handle)
+        except FileNotFoundError:
+            raise ConfigError(f"config file {str(file)!r} does not exist") from None
+        except tomllib.TOMLDecodeError as error:
+            raise ConfigError(f"{file}: not valid TOML: {error}") from None
+        unknown = set(data) - SECTIONS
+        if unknown:
+            raise ConfigError(f"{file}: unknown section [{sorted(unknown)[0]}]")
+    robots: dict[str, RobotConfig] = {}
+    tables = data.get("robots", {})
+    if not isinstance(tables, Mapping):
+        raise ConfigError(f"{file}: [robots] must be a table of [robots.NAME] tables")
+    for name, table in tables.items():
+        where = f"{file}: [robots.{name}]"
+        expanded = _expand(table, where, env)
+        robots[name] = RobotConfig(
+            name, f"{file} [robots.{name}]", _robot_settings(name, expanded, where)
+        )
+    if env.get("DINGWIRE_WEBHOOK") and "default" not in robots:
+        table = {"webhook": env["DINGWIRE_WEBHOOK"]}
+        if env.get("DINGWIRE_SECRET"):
+            table["secret"] = env["DINGWIRE_SECRET"]
+        source = "environment (DINGWIRE_WEBHOOK" + (
+            ", DINGWIRE_SECRET)" if "secret" in table else ")"
+        )
+        robots["default"] = RobotConfig(
+            "default", source, _robot_settings("default", table, source)
+        )
+    relay = _expand(data.get("relay", {}), f"{file}: [relay]", env)
+    return Config(path=file, robots=robots, relay=relay)
+
+
+_URL_OPTIONS = frozenset({"keywords", "timeout", "rate_limit", "lockout", "proxy", "base_url"})
+
+
+def settings_from_url(url: str) -> dict[str, Any]:
+    """``Robot(...)`` keyword arguments from ``dingtalk://[SECRET@]TOKEN[/MOBILE...][?opts]``.
+
+    Mobiles in the path become default mentions (apprise's form); ``?keywords=a,b``,
+    ``timeout``, ``rate_limit``, ``lockout``, ``proxy`` and ``base_url`` set options.
+    """
+    if not url.startswith("dingtalk://"):
+        raise ConfigError(f"{mask_url(url)!r} is not a dingtalk:// URL")
+    rest, _, query = url[len("dingtalk://") :].partition("?")
+    head, *path = [unquote(p) for p in rest.split("/")]
+    secret, at, token = head.rpartition("@")
+    if not token:
+        raise ConfigError("dingtalk:// URL has no token; write dingtalk://SECRET@TOKEN")
+    options = {k: v[-1] for k, v in parse_qs(query).items()}
+    unknown = set(options) - _URL_OPTIONS
+    if unknown:
+        raise ConfigError(
+            f"dingtalk:// URL: unknown option {sorted(unknown)[0]!r} "
+            f"(known: {', '.join(sorted(_URL_OPTIONS))})"
+        )
+    base = options.pop("base_url", DEFAULT_BASE_URL).rstrip("/")
+    settings: dict[str, Any] = {"webhook": f"{base}/robot/send?access_token={token}"}
+    if at:
+        settings["secret"] = secret
+    if "keywords" in options:
+        settings["keywords"] = tuple(k for k in options.pop("keywords").split(",") if k)
+    settings.update(options)
+    mobiles = tuple(p for p in path if p)
+    if mobiles:
+        settings["mention"] = At(mobiles=mobiles)
+    return settings

@@ -1,0 +1,314 @@
+"""Every error dingwire raises, in one tree.
+
+::
+
+    DingwireError                     .advice on every error
+    ├── ConfigError                   no robot, bad config file, bad ``dingtalk://`` URL
+    ├── MessageError (ValueError)     a message that DingTalk would refuse; .field
+    │   └── TooLargeError             the JSON body is over 20,000 bytes; .size, .limit
+    ├── TransportError                nothing usable came back
+    │   ├── ConnectError              the connection was never made: safe to retry
+    │   ├── DeliveryUnknownError      sent, but no reply: the message may have arrived
+    │   │   ├── RequestTimeoutError       no reply in time
+    │   │   └── ConnectionLostError       the connection dropped before the reply
+    │   └── BadResponseError          an HTTP error or a reply that is not DingTalk's JSON
+    ├── RateLimitedError              the robot's budget is spent; .retry_after seconds
+    └── ApiError                      DingTalk answered errcode != 0; .errcode, .errmsg
+        ├── SecurityError             310000, one of:
+        │   ├── SignatureError            sign not match (wrong or missing secret)
+        │   ├── TimestampError            timestamp outside DingTalk's 1-hour window
+        │   ├── KeywordError              none of the robot's keywords in the message
+        │   └── IpNotAllowedError         this machine's IP is not on the allow-list
+        ├── TokenError                unknown or missing access_token
+        ├── RobotDisabledError        robot disabled or removed, group disbanded
+        ├── ThrottledError            130101 / 410100 (also a RateLimitedError)
+        ├── BodyTooLargeError         460101 / 101002 (also a TooLargeError)
+        ├── InvalidRequestError       missing or malformed field, bad JSON, bad msgtype
+        ├── ContentRejectedError      430101-430104: DingTalk's content filter
+        └── ServerBusyError           -1: try again
+
+DingTalk's replies are classified once, in :func:`error_for`, which understands both the
+legacy English ``errmsg`` and the newer ``description:…;solution:…`` form. Every error can
+be shown to a person as it is: none of them ever holds a token, sign or secret.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+__all__ = [
+    "ApiError",
+    "BadResponseError",
+    "BodyTooLargeError",
+    "ConfigError",
+    "ConnectError",
+    "ConnectionLostError",
+    "ContentRejectedError",
+    "DeliveryUnknownError",
+    "DingwireError",
+    "InvalidRequestError",
+    "IpNotAllowedError",
+    "KeywordError",
+    "MessageError",
+    "RateLimitedError",
+    "RequestTimeoutError",
+    "RobotDisabledError",
+    "SecurityError",
+    "ServerBusyError",
+    "SignatureError",
+    "ThrottledError",
+    "TimestampError",
+    "TokenError",
+    "TooLargeError",
+    "TransportError",
+    "error_for",
+]
+
+
+class DingwireError(Exception):
+    """The root of every error dingwire raises.
+
+    ``str(error)`` is one line that says what happened; ``error.advice`` says what to do.
+    ``errcode`` and ``errmsg`` are DingTalk's own, when DingTalk answered.
+    """
+
+    default_advice = ""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        advice: str | None = None,
+        errcode: int | None = None,
+        errmsg: str | None = None,
+        field: str | None = None,
+        retry_after: float | None = None,
+        status: int | None = None,
+        size: int | None = None,
+        limit: int | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.advice = advice if advice is not None else self.default_advice
+        self.errcode = errcode
+        self.errmsg = errmsg
+        self.field = field
+        self.retry_after = retry_after
+        self.status = status
+        self.size = size
+        self.limit = limit
+
+    def __str__(self) -> str:
+        return self.message
+
+    def describe(self) -> str:
+        """The message and the advice, for a person reading a terminal or a log."""
+        if self.advice:
+            return f"{self.message}\n  → {self.advice}"
+        return self.message
+
+
+class ConfigError(DingwireError):
+    """The configuration is missing or wrong: no robot given, a bad file, a bad URL."""
+
+
+class MessageError(DingwireError, ValueError):
+    """A message DingTalk would refuse; ``field`` names the offending field."""
+
+
+class TooLargeError(MessageError):
+    """The JSON body is over DingTalk's 20,000-byte limit."""
+
+    default_advice = (
+        "shorten the message, or send it with split=True "
+        "(`dingwire send` splits text and markdown automatically)"
+    )
+
+
+class TransportError(DingwireError):
+    """The request did not get a usable reply from DingTalk."""
+
+
+class ConnectError(TransportError):
+    """The connection was never made (DNS, refused, TLS, proxy): nothing was sent."""
+
+    default_advice = "check the network path to DingTalk (DNS, firewall, proxy)"
+
+
+class DeliveryUnknownError(TransportError):
+    """The request went out but no reply came back: the message may have arrived."""
+
+    default_advice = (
+        "the message may or may not have arrived; it is not retried unless "
+        "retry_on_timeout=True, because a duplicate alert is worse than a reported error"
+    )
+
+
+class RequestTimeoutError(DeliveryUnknownError):
+    """The request was sent but no reply came in time."""
+
+
+class ConnectionLostError(DeliveryUnknownError):
+    """The connection dropped after the request was sent, before the reply."""
+
+
+class BadResponseError(TransportError):
+    """An HTTP error status (``.status``), or a reply that is not DingTalk's JSON."""
+
+    default_advice = (
+        "check that the webhook URL points at DingTalk (or a proxy that passes it through)"
+    )
+
+
+class RateLimitedError(DingwireError):
+    """The robot's budget is spent; ``retry_after`` says how many seconds until it is not."""
+
+    default_advice = "wait, send with block=True, or spread messages over more robots"
+
+
+class ApiError(DingwireError):
+    """DingTalk refused the message: ``errcode`` and ``errmsg`` are its own."""
+
+
+class SecurityError(ApiError):
+    """310000: one of the robot's security settings refused the message."""
+
+    default_advice = "check the robot's security settings (keywords, signing secret, IP allow-list)"
+
+
+class SignatureError(SecurityError):
+    default_advice = (
+        "the signature does not match: check that the secret is the robot's 加签 secret "
+        "(it starts with SEC), copied whole, and that the robot really has signing enabled"
+    )
+
+
+class TimestampError(SecurityError):
+    default_advice = (
+        "the timestamp is outside DingTalk's one-hour window: check this machine's clock (NTP)"
+    )
+
+
+class KeywordError(SecurityError):
+    default_advice = (
+        "the message contains none of the robot's keywords: list them in keywords=[...] "
+        "(or `keywords` in the config) and dingwire adds one when it is missing"
+    )
+
+
+class IpNotAllowedError(SecurityError):
+    default_advice = (
+        "this machine's public IP is not on the robot's allow-list: add it (or its range) "
+        "in the robot's security settings, or send from an allowed egress"
+    )
+
+
+class TokenError(ApiError):
+    default_advice = (
+        "the access_token is unknown: copy the webhook URL again from the robot's settings; "
+        "a robot in an external group may not be reachable"
+    )
+
+
+class RobotDisabledError(ApiError):
+    default_advice = "the robot is disabled, removed, or its group is gone: ask a group admin"
+
+
+class ThrottledError(ApiError, RateLimitedError):
+    default_advice = (
+        "DingTalk throttled the robot (20 messages a minute; 10 minutes blocked after): "
+        "keep rate_limit on, and make sure every sender shares it"
+    )
+
+
+class BodyTooLargeError(ApiError, TooLargeError):
+    default_advice = TooLargeError.default_advice
+
+
+class InvalidRequestError(ApiError):
+    default_advice = "a field is missing or malformed: compare the body with DingTalk's schema"
+
+
+class ContentRejectedError(ApiError):
+    default_advice = (
+        "DingTalk's content filter refused the message: change the links, text or images"
+    )
+
+
+class ServerBusyError(ApiError):
+    default_advice = "DingTalk is busy: try again shortly"
+
+
+_ERROR_BY_CODE: dict[int, type[ApiError]] = {
+    -1: ServerBusyError,
+    300001: TokenError,
+    300005: TokenError,
+    400101: TokenError,
+    400102: RobotDisabledError,
+    400106: RobotDisabledError,
+    400013: RobotDisabledError,
+    130101: ThrottledError,
+    410100: ThrottledError,
+    460101: BodyTooLargeError,
+    101002: BodyTooLargeError,
+    430101: ContentRejectedError,
+    430102: ContentRejectedError,
+    430103: ContentRejectedError,
+    430104: ContentRejectedError,
+    40035: InvalidRequestError,
+    43002: InvalidRequestError,
+    43004: InvalidRequestError,
+    400105: InvalidRequestError,
+}
+
+# 310000 covers four causes; the errmsg tells them apart, in either wording.
+_SECURITY_CAUSES: tuple[tuple[re.Pattern[str], type[SecurityError]], ...] = (
+    (re.compile(r"keyword|关键词", re.I), KeywordError),
+    (re.compile(r"sign not match|签名不匹配", re.I), SignatureError),
+    (re.compile(r"timestamp|签名过期|时间戳", re.I), TimestampError),
+    (re.compile(r"whitelist|白名单|\bip\b", re.I), IpNotAllowedError),
+)
+
+_NEW_STYLE = re.compile(r"(?:description|错误描述)\s*[:：]\s*(?P<desc>[^;；]*)")
+
+
+def summarise_errmsg(errmsg: str) -> str:
+    """The useful part of an errmsg: the description of the newer style, no doc-link tail."""
+    match = _NEW_STYLE.search(errmsg)
+    if match:
+        return match.group("desc").strip()
+    return re.sub(r",?\s*more:\s*\[.*?\]\s*$", "", errmsg).strip()
+
+
+def error_for(errcode: int, errmsg: str, *, clock_note: str | None = None) -> ApiError:
+    """The error for a DingTalk reply with ``errcode != 0``.
+
+    ``clock_note`` is added to the advice of an expired-timestamp error; the transport
+    passes what it knows about this machine's clock against DingTalk's.
+    """
+    cls: type[ApiError]
+    if errcode == 310000:
+        cls = next((c for p, c in _SECURITY_CAUSES if p.search(errmsg)), SecurityError)
+    elif errcode == 40035 and "access_token" in errmsg:
+        cls = TokenError
+    elif errcode in _ERROR_BY_CODE:
+        cls = _ERROR_BY_CODE[errcode]
+    elif 400000 <= errcode < 500000:
+        cls = InvalidRequestError
+    else:
+        cls = ApiError
+    advice = cls.default_advice
+    if cls is TimestampError and clock_note:
+        advice = f"{advice}; {clock_note}"
+    extra: dict[str, Any] = {}
+    if cls is BodyTooLargeError:
+        extra["limit"] = 20_000
+    summary = summarise_errmsg(errmsg) or "no errmsg"
+    return cls(
+        f"DingTalk refused the message: errcode {errcode}: {summary}",
+        advice=advice,
+        errcode=errcode,
+        errmsg=errmsg,
+        **extra,
+    )

@@ -1,0 +1,174 @@
+"""``Robot`` and ``AsyncRobot``: the same robot, driven by a blocking or an asyncio loop.
+
+Everything but I/O lives in :class:`~dingwire.transport.base.BaseRobot`; here each robot
+only runs the send flow, sending what it yields and sleeping what it asks.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from types import TracebackType
+from typing import Any, Self
+
+from dingwire.core.errors import DingwireError, TransportError
+from dingwire.core.messages import MessageLike
+from dingwire.core.protocol import Request, SendResult
+from dingwire.transport.base import BaseRobot, Reply
+from dingwire.transport.http import (
+    AiohttpTransport,
+    AsyncTransport,
+    SyncTransport,
+    Urllib3Transport,
+)
+
+__all__ = ["AsyncRobot", "Robot"]
+
+
+class _Constructors:
+    @classmethod
+    def from_url(cls, url: str, **overrides: Any) -> Self:
+        """A robot from ``dingtalk://SECRET@TOKEN`` (``dingtalk://TOKEN`` when unsigned).
+
+        Query parameters set options: ``?keywords=告警,alert&timeout=3s&rate_limit=20/60s``,
+        and ``base_url=http://127.0.0.1:8000`` points it somewhere other than DingTalk.
+        """
+        from dingwire.config import settings_from_url
+
+        return cls(**{**settings_from_url(url), **overrides})
+
+    @classmethod
+    def from_config(cls, name: str, *, path: str | None = None, **overrides: Any) -> Self:
+        """The robot called ``name`` in the config file (see :mod:`dingwire.config`)."""
+        from dingwire.config import load_config
+
+        return cls(**{**load_config(path).robot(name), **overrides})
+
+
+class Robot(BaseRobot, _Constructors):
+    """Sends messages to one DingTalk robot; safe to share between threads.
+
+    >>> robot = Robot("https://oapi.dingtalk.com/robot/send?access_token=…", "SEC…")
+    >>> robot.send(Text("deploy finished"))  # doctest: +SKIP
+    SendResult(errcode=0, errmsg='ok', attempts=1)
+    """
+
+    def __init__(
+        self,
+        webhook: str,
+        secret: str | None = None,
+        *,
+        transport: SyncTransport | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        **options: Any,
+    ) -> None:
+        super().__init__(webhook, secret, **options)
+        self._transport = transport
+        self._sleep = sleep
+
+    def _client(self) -> SyncTransport:
+        if self._transport is None:
+            self._transport = Urllib3Transport(proxy=self.proxy, secrets=self._secrets())
+        return self._transport
+
+    def _secrets(self) -> tuple[str, ...]:
+        return tuple(s for s in (self.secret,) if s)
+
+    def send(self, message: MessageLike, *, block: bool = True) -> SendResult:
+        """Send ``message``; return on ``errcode == 0``, raise a :class:`DingwireError` otherwise.
+
+        With ``block=False`` a spent budget raises :class:`RateLimitedError` at once
+        instead of waiting.
+        """
+        flow = self._send_flow(message, block=block)
+        try:
+            step = next(flow)
+            while True:
+                if isinstance(step, Request):
+                    outcome: Reply | DingwireError
+                    try:
+                        outcome = self._client().handle(step, self.timeout)
+                    except TransportError as error:
+                        outcome = error
+                    step = flow.send(outcome)
+                else:
+                    self._sleep(step)
+                    step = next(flow)
+        except StopIteration as done:
+            result: SendResult = done.value
+            return result
+
+    def close(self) -> None:
+        """Close the kept-open connections."""
+        if self._transport is not None:
+            self._transport.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+class AsyncRobot(BaseRobot, _Constructors):
+    """The asyncio robot: ``async with AsyncRobot(webhook, secret) as r: await r.send(m)``."""
+
+    def __init__(
+        self,
+        webhook: str,
+        secret: str | None = None,
+        *,
+        transport: AsyncTransport | None = None,
+        **options: Any,
+    ) -> None:
+        super().__init__(webhook, secret, **options)
+        self._transport = transport
+
+    def _client(self) -> AsyncTransport:
+        if self._transport is None:
+            secrets = tuple(s for s in (self.secret,) if s)
+            self._transport = AiohttpTransport(proxy=self.proxy, secrets=secrets)
+        return self._transport
+
+    async def send(self, message: MessageLike, *, block: bool = True) -> SendResult:
+        """Send ``message``; the same contract as :meth:`Robot.send`."""
+        flow = self._send_flow(message, block=block)
+        try:
+            step = next(flow)
+            while True:
+                if isinstance(step, Request):
+                    outcome: Reply | DingwireError
+                    try:
+                        outcome = await self._client().handle(step, self.timeout)
+                    except TransportError as error:
+                        outcome = error
+                    step = flow.send(outcome)
+                else:
+                    import asyncio  # here, so that `import dingwire` stays light
+
+                    await asyncio.sleep(step)
+                    step = next(flow)
+        except StopIteration as done:
+            result: SendResult = done.value
+            return result
+
+    async def aclose(self) -> None:
+        """Close the session and its connections."""
+        if self._transport is not None:
+            await self._transport.aclose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
