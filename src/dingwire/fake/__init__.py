@@ -1,0 +1,1 @@
+"""A faithful local stand-in for DingTalk's robot endpoint (in progress)."""

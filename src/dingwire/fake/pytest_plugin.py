@@ -1,0 +1,1 @@
+"""pytest plugin: the ``dingtalk_fake`` fixture (in progress)."""
