@@ -170,6 +170,8 @@ class RateLimitedError(DingwireError):
 class ApiError(DingwireError):
     """DingTalk refused the message: ``errcode`` and ``errmsg`` are its own."""
 
+    default_advice = "an errcode dingwire does not know: DingTalk's errmsg above says why"
+
 
 class SecurityError(ApiError):
     """310000: one of the robot's security settings refused the message."""

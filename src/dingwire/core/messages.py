@@ -44,7 +44,9 @@ def _strings(name: str, values: Iterable[str] | str) -> tuple[str, ...]:
     result = tuple(values)
     for v in result:
         if not isinstance(v, str):
-            raise MessageError(f"at.{name}: expected strings, got {type(v).__name__}", field=name)
+            raise MessageError(
+                f"at.{name}: expected strings, got {type(v).__name__}", field=f"at.{name}"
+            )
     return result
 
 
@@ -181,20 +183,21 @@ class ActionCard(Message):
         buttons = (self.buttons,) if isinstance(self.buttons, Button) else tuple(self.buttons)
         if not buttons:
             raise MessageError(
-                "actionCard.btns: an action card needs at least one button", field="buttons"
+                "actionCard.btns: an action card needs at least one button (buttons=[Button(...)])",
+                field="actionCard.btns",
             )
         for i, b in enumerate(buttons):
             if not isinstance(b, Button):
                 raise MessageError(
                     f"actionCard.btns[{i}]: expected a Button, got {type(b).__name__}",
-                    field="buttons",
+                    field=f"actionCard.btns[{i}]",
                 )
         object.__setattr__(self, "buttons", buttons)
         if self.orientation not in ("vertical", "horizontal"):
             raise MessageError(
                 f"actionCard.btnOrientation: orientation must be 'vertical' or 'horizontal', "
                 f"got {self.orientation!r}",
-                field="orientation",
+                field="actionCard.btnOrientation",
             )
         self._validate()
 
@@ -232,12 +235,15 @@ class FeedCard(Message):
     def __post_init__(self) -> None:
         items = (self.items,) if isinstance(self.items, FeedItem) else tuple(self.items)
         if not items:
-            raise MessageError("feedCard.links: a feed card needs at least one item", field="items")
+            raise MessageError(
+                "feedCard.links: a feed card needs at least one item (items=[FeedItem(...)])",
+                field="feedCard.links",
+            )
         for i, item in enumerate(items):
             if not isinstance(item, FeedItem):
                 raise MessageError(
                     f"feedCard.links[{i}]: expected a FeedItem, got {type(item).__name__}",
-                    field="items",
+                    field=f"feedCard.links[{i}]",
                 )
         object.__setattr__(self, "items", items)
         self._validate()

@@ -103,7 +103,9 @@ def decide(sent: Sequence[float], now: float, rate: Rate, locked_until: float = 
     ``sent`` holds the times of earlier sends (any order; old ones are ignored).
     """
     wait = max(0.0, locked_until - now)
-    recent = sorted(t for t in sent if t > now - rate.window)
+    # A send at t counts while t + window - now > 0: the same expression as the wait below,
+    # so that float rounding can never count a send and then compute a wait of zero for it.
+    recent = sorted(t for t in sent if t + rate.window - now > 0)
     if len(recent) >= rate.limit:
         # The send that frees a slot is the limit-th most recent one.
         oldest_that_matters = recent[len(recent) - rate.limit]

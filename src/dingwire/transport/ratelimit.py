@@ -36,7 +36,7 @@ def _record(sent: list[float], locked_until: float, rate: Rate | None, now: floa
     if rate is None:
         return max(0.0, locked_until - now)
     # Forget what can no longer matter (and anything from a clock that jumped back far).
-    sent[:] = [t for t in sent if now - rate.window < t <= now + rate.window]
+    sent[:] = [t for t in sent if t + rate.window - now > 0 and t <= now + rate.window]
     wait = decide(sent, now, rate, locked_until)
     if wait <= 0:
         sent.append(now)

@@ -1,0 +1,105 @@
+"""A real local HTTP endpoint that plays DingTalk's part as each test scripts it.
+
+Each request takes the next scripted behaviour (then the default, errcode 0): a JSON reply,
+an HTTP status, a reply held back until the test releases it (a timeout), or a dropped
+connection. Every request is recorded with its path, query, headers and body.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import deque
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+
+@dataclass
+class Seen:
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+@dataclass
+class Endpoint:
+    server: ThreadingHTTPServer
+    script: deque[tuple[Any, ...]] = field(default_factory=deque)
+    seen: list[Seen] = field(default_factory=list)
+    release: threading.Event = field(default_factory=threading.Event)
+    date: str | None = None
+
+    @property
+    def url(self) -> str:
+        host, port = self.server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def webhook(self, token: str = "tok") -> str:
+        return f"{self.url}/robot/send?access_token={token}"
+
+    def then(self, *behaviour: Any) -> Endpoint:
+        self.script.append(behaviour)
+        return self
+
+
+def _handler(endpoint: Endpoint) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+        def date_time_string(self, timestamp: float | None = None) -> str:
+            return endpoint.date or super().date_time_string(timestamp)
+
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length", "0"))
+            body = self.rfile.read(length)
+            parts = urlsplit(self.path)
+            query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+            endpoint.seen.append(Seen(parts.path, query, dict(self.headers), body))
+            behaviour = endpoint.script.popleft() if endpoint.script else ("json", 0, "ok")
+            kind = behaviour[0]
+            if kind == "drop":
+                self.close_connection = True
+                self.connection.shutdown(2)
+                return
+            if kind == "hold":
+                endpoint.release.wait(10)
+                behaviour = ("json", 0, "ok")
+                kind = "json"
+            if kind == "json":
+                self._reply(200, json.dumps({"errcode": behaviour[1], "errmsg": behaviour[2]}))
+            elif kind == "status":
+                self._reply(behaviour[1], behaviour[2] if len(behaviour) > 2 else "error")
+
+        def _reply(self, status: int, text: str) -> None:
+            data = text.encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+    return Handler
+
+
+def start_endpoint() -> Endpoint:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), BaseHTTPRequestHandler)
+    server.daemon_threads = True
+    endpoint = Endpoint(server)
+    server.RequestHandlerClass = _handler(endpoint)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return endpoint
+
+
+def stop_endpoint(endpoint: Endpoint) -> None:
+    endpoint.release.set()
+    endpoint.server.shutdown()
+    endpoint.server.server_close()
