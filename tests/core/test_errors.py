@@ -67,7 +67,11 @@ TABLE = [
     (43002, "需要POST请求", InvalidRequestError),
     (43004, "无效的HTTP HEADER Content-Type", InvalidRequestError),
     (400202, "miss param : text->content", InvalidRequestError),
-    (400402, "错误描述:参数 markdown --》 title 缺失，或者参数格式不正确; 解决方案:请填充上对应参数;", InvalidRequestError),
+    (
+        400402,
+        "错误描述:参数 markdown --》 title 缺失，或者参数格式不正确; 解决方案:请填充上对应参数;",
+        InvalidRequestError,
+    ),
     (400105, "不支持的消息类型", InvalidRequestError),
     (400102, "机器人已停用", RobotDisabledError),
     (400106, "机器人不存在", RobotDisabledError),
@@ -75,7 +79,11 @@ TABLE = [
     (130101, "send too fast, exceed 20 times per minute", ThrottledError),
     (410100, "发送速度太快而限流", ThrottledError),
     (460101, "message too long, exceed 20000 bytes", BodyTooLargeError),
-    (460101, "description: body 大小不合法;solution:请保持大小在 20000bytes 以内;", BodyTooLargeError),
+    (
+        460101,
+        "description: body 大小不合法;solution:请保持大小在 20000bytes 以内;",
+        BodyTooLargeError,
+    ),
     (101002, "message is too long", BodyTooLargeError),
     (430101, "含有不安全的外链", ContentRejectedError),
     (430104, "含有不合适的内容", ContentRejectedError),
@@ -113,7 +121,9 @@ def test_advice_tells_the_security_cases_apart() -> None:
 
 def test_clock_note_is_added_to_a_timestamp_error_only() -> None:
     assert "ahead" in error_for(310000, "invalid timestamp", clock_note="clock is 2 h ahead").advice
-    assert "ahead" not in error_for(310000, "sign not match", clock_note="clock is 2 h ahead").advice
+    assert (
+        "ahead" not in error_for(310000, "sign not match", clock_note="clock is 2 h ahead").advice
+    )
 
 
 def test_throttled_and_too_large_are_caught_by_their_local_cousins() -> None:

@@ -14,8 +14,16 @@ def md(text: str) -> dict[str, Any]:
 @pytest.mark.parametrize(
     ("payload", "field", "expected"),
     [
-        ({"msgtype": "text", "text": {"content": "disk full"}}, ("text", "content"), "【告警】 disk full"),
-        (md("## Deploy done\nall green"), ("markdown", "text"), "## 【告警】 Deploy done\nall green"),
+        (
+            {"msgtype": "text", "text": {"content": "disk full"}},
+            ("text", "content"),
+            "【告警】 disk full",
+        ),
+        (
+            md("## Deploy done\nall green"),
+            ("markdown", "text"),
+            "## 【告警】 Deploy done\nall green",
+        ),
         (md("#hashtag"), ("markdown", "text"), "【告警】 #hashtag"),
         (md("plain"), ("markdown", "text"), "【告警】 plain"),
         (
@@ -25,7 +33,9 @@ def md(text: str) -> dict[str, Any]:
         ),
     ],
 )
-def test_keyword_is_added_in_front(payload: dict[str, Any], field: tuple[str, str], expected: str) -> None:
+def test_keyword_is_added_in_front(
+    payload: dict[str, Any], field: tuple[str, str], expected: str
+) -> None:
     result = ensure_keyword(payload, ["告警", "alert"])
     assert result[field[0]][field[1]] == expected
     assert payload != result  # the argument is left alone
@@ -47,7 +57,11 @@ def test_feed_card_keyword_goes_on_the_first_title() -> None:
         md("body") | {"markdown": {"title": "alert in the title", "text": "body"}},
         {
             "msgtype": "actionCard",
-            "actionCard": {"title": "t", "text": "x", "btns": [{"title": "see alert", "actionURL": "u"}]},
+            "actionCard": {
+                "title": "t",
+                "text": "x",
+                "btns": [{"title": "see alert", "actionURL": "u"}],
+            },
         },
     ],
 )

@@ -116,8 +116,16 @@ KNOWN: list[tuple[Any, dict[str, Any]]] = [
             "msgtype": "feedCard",
             "feedCard": {
                 "links": [
-                    {"title": "时代的火车向前开", "messageURL": "https://www.dingtalk.com/", "picURL": PIC},
-                    {"title": "时代的火车向前开2", "messageURL": "https://www.dingtalk.com/", "picURL": PIC},
+                    {
+                        "title": "时代的火车向前开",
+                        "messageURL": "https://www.dingtalk.com/",
+                        "picURL": PIC,
+                    },
+                    {
+                        "title": "时代的火车向前开2",
+                        "messageURL": "https://www.dingtalk.com/",
+                        "picURL": PIC,
+                    },
                 ]
             },
         },
@@ -173,12 +181,20 @@ def test_messages_are_frozen() -> None:
         (lambda: Link("t", "x", "example.com"), "link.messageUrl"),
         (lambda: Link("t", "x", "https://a/", pic_url="file:///etc/passwd"), "link.picUrl"),
         (lambda: ActionCard("t", "x", buttons=[]), "actionCard.btns"),
-        (lambda: ActionCard("t", "x", buttons=[Button("", "https://a/")]), "actionCard.singleTitle"),
+        (
+            lambda: ActionCard("t", "x", buttons=[Button("", "https://a/")]),
+            "actionCard.singleTitle",
+        ),
         (
             lambda: ActionCard("t", "x", buttons=[Button("a", "https://a/"), Button("b", "nope")]),
             "actionCard.btns[1].actionURL",
         ),
-        (lambda: ActionCard("t", "x", buttons=[Button("a", "https://a/")], orientation="diagonal"), "actionCard.btnOrientation"),  # type: ignore[arg-type]
+        (
+            lambda: ActionCard(
+                "t", "x", buttons=[Button("a", "https://a/")], orientation="diagonal"
+            ),
+            "actionCard.btnOrientation",
+        ),  # type: ignore[arg-type]
         (lambda: FeedCard([]), "feedCard.links"),
         (lambda: FeedCard([FeedItem("a", "https://a/", "")]), "feedCard.links[0].picURL"),
         (lambda: At(mobiles=["138 0000"]), "at.atMobiles[0]"),
@@ -206,7 +222,7 @@ def test_a_mention_on_a_type_that_cannot_carry_one_is_refused() -> None:
 
 def test_wrong_casing_is_named() -> None:
     payload = {"msgtype": "link", "link": {"title": "t", "text": "x", "messageURL": "https://a/"}}
-    with pytest.raises(MessageError, match="found 'messageURL'.*exactly 'messageUrl'"):
+    with pytest.raises(MessageError, match=r"found 'messageURL'.*exactly 'messageUrl'"):
         to_payload(payload)
 
 

@@ -43,7 +43,9 @@ def test_lockout_wins_over_a_free_budget() -> None:
 
 
 @given(st.lists(st.floats(0, 1000), max_size=60), st.floats(0, 1000))
-def test_decide_never_allows_more_than_the_limit_in_any_window(sent: list[float], now: float) -> None:
+def test_decide_never_allows_more_than_the_limit_in_any_window(
+    sent: list[float], now: float
+) -> None:
     wait = decide(sent, now, RATE)
     at = now + wait
     assert sum(1 for t in sent if t <= at and t + RATE.window - at > 0) < RATE.limit or wait == 0
@@ -72,13 +74,18 @@ def test_parse_duration(text: str | int, seconds: float) -> None:
 
 @pytest.mark.parametrize("bad", ["soon", "-5s", "5 parsecs", True, ""])
 def test_parse_duration_errors_say_how_to_write_it(bad: object) -> None:
-    with pytest.raises(ConfigError, match="duration|negative"):
+    with pytest.raises(ConfigError, match=r"duration|negative"):
         parse_duration(bad)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(
     ("text", "rate"),
-    [("20/60s", Rate(20, 60)), ("5/s", Rate(5, 1)), ("100/1h", Rate(100, 3600)), ("20/m", Rate(20, 60))],
+    [
+        ("20/60s", Rate(20, 60)),
+        ("5/s", Rate(5, 1)),
+        ("100/1h", Rate(100, 3600)),
+        ("20/m", Rate(20, 60)),
+    ],
 )
 def test_parse_rate(text: str, rate: Rate) -> None:
     assert parse_rate(text) == rate

@@ -79,7 +79,9 @@ def test_sign_is_the_seeds_algorithm(secret: str, timestamp: int) -> None:
 def test_signed_url_round_trips_through_a_url_parser(
     secret: str, timestamp: int, token: str
 ) -> None:
-    url = signed_url(f"https://oapi.dingtalk.com/robot/send?access_token={token}", secret, timestamp)
+    url = signed_url(
+        f"https://oapi.dingtalk.com/robot/send?access_token={token}", secret, timestamp
+    )
     query = urllib.parse.parse_qs(urllib.parse.urlsplit(url).query)
     # What a server decodes is exactly the base64 signature: no '+' turned into ' '.
     assert query == {

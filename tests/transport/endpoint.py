@@ -22,6 +22,7 @@ class Seen:
     query: dict[str, str]
     headers: dict[str, str]
     body: bytes
+    peer: tuple[str, int] = ("", 0)
 
     def json(self) -> Any:
         return json.loads(self.body)
@@ -63,7 +64,9 @@ def _handler(endpoint: Endpoint) -> type[BaseHTTPRequestHandler]:
             body = self.rfile.read(length)
             parts = urlsplit(self.path)
             query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
-            endpoint.seen.append(Seen(parts.path, query, dict(self.headers), body))
+            endpoint.seen.append(
+                Seen(parts.path, query, dict(self.headers), body, self.client_address[:2])
+            )
             behaviour = endpoint.script.popleft() if endpoint.script else ("json", 0, "ok")
             kind = behaviour[0]
             if kind == "drop":
@@ -95,7 +98,7 @@ def start_endpoint() -> Endpoint:
     server.daemon_threads = True
     endpoint = Endpoint(server)
     server.RequestHandlerClass = _handler(endpoint)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True).start()
     return endpoint
 
 

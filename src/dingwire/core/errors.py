@@ -180,6 +180,8 @@ class SecurityError(ApiError):
 
 
 class SignatureError(SecurityError):
+    """310000 sign not match: the signature does not match the robot's secret."""
+
     default_advice = (
         "the signature does not match: check that the secret is the robot's 加签 secret "
         "(it starts with SEC), copied whole, and that the robot really has signing enabled"
@@ -187,12 +189,16 @@ class SignatureError(SecurityError):
 
 
 class TimestampError(SecurityError):
+    """310000 invalid timestamp: outside DingTalk's one-hour window."""
+
     default_advice = (
         "the timestamp is outside DingTalk's one-hour window: check this machine's clock (NTP)"
     )
 
 
 class KeywordError(SecurityError):
+    """310000 keywords not in content: none of the robot's keywords is in the message."""
+
     default_advice = (
         "the message contains none of the robot's keywords: list them in keywords=[...] "
         "(or `keywords` in the config) and dingwire adds one when it is missing"
@@ -200,6 +206,8 @@ class KeywordError(SecurityError):
 
 
 class IpNotAllowedError(SecurityError):
+    """310000 ip not in whitelist: this machine's IP is not allowed."""
+
     default_advice = (
         "this machine's public IP is not on the robot's allow-list: add it (or its range) "
         "in the robot's security settings, or send from an allowed egress"
@@ -207,6 +215,8 @@ class IpNotAllowedError(SecurityError):
 
 
 class TokenError(ApiError):
+    """The access_token is unknown or missing (300001, 300005, 400101, 40035)."""
+
     default_advice = (
         "the access_token is unknown: copy the webhook URL again from the robot's settings; "
         "a robot in an external group may not be reachable"
@@ -214,10 +224,14 @@ class TokenError(ApiError):
 
 
 class RobotDisabledError(ApiError):
+    """The robot is disabled or gone, or its group is (400102, 400106, 400013)."""
+
     default_advice = "the robot is disabled, removed, or its group is gone: ask a group admin"
 
 
 class ThrottledError(ApiError, RateLimitedError):
+    """DingTalk throttled the robot (130101, 410100); ``retry_after`` is the lockout."""
+
     default_advice = (
         "DingTalk throttled the robot (20 messages a minute; 10 minutes blocked after): "
         "keep rate_limit on, and make sure every sender shares it"
@@ -225,20 +239,28 @@ class ThrottledError(ApiError, RateLimitedError):
 
 
 class BodyTooLargeError(ApiError, TooLargeError):
+    """DingTalk refused the body as over 20,000 bytes (460101, 101002, HTTP 413)."""
+
     default_advice = TooLargeError.default_advice
 
 
 class InvalidRequestError(ApiError):
+    """A field is missing or malformed, bad JSON, or an unsupported msgtype."""
+
     default_advice = "a field is missing or malformed: compare the body with DingTalk's schema"
 
 
 class ContentRejectedError(ApiError):
+    """DingTalk's content filter refused the message (430101-430104)."""
+
     default_advice = (
         "DingTalk's content filter refused the message: change the links, text or images"
     )
 
 
 class ServerBusyError(ApiError):
+    """errcode -1: DingTalk is busy; safe to retry."""
+
     default_advice = "DingTalk is busy: try again shortly"
 
 
