@@ -1,0 +1,305 @@
+"""The fake's configuration: which robots exist, how each is secured, how the fake answers.
+
+::
+
+    [fake]                          # optional; these are the defaults
+    errmsg_style = "new"            # or "legacy": DingTalk's errmsg wording (API.md §4.1)
+    throttle_errcode = 130101       # or 410100: the code of a throttled robot
+    accept_image = false            # accept the undocumented {"msgtype": "image"} (API.md §7)
+    session_ttl = "90m"             # lifetime of a /robot/sendBySession session
+    history = 5000                  # requests kept for /api/messages and the page
+
+    [robots.tok1]                   # the table name is the robot's access_token
+    name = "ops group"              # optional: how the page names the conversation
+    secret = "SEC..."               # optional: 加签
+    keywords = ["告警"]              # optional: keyword mode (at most 10)
+    ips = ["127.0.0.1", "10.0.0.0/8"]   # optional: IP allow-list (IPv4 only, like DingTalk)
+    rate_limit = "20/60s"           # DingTalk's; "none" turns it off
+    lockout = "600s"                # how long a robot stays throttled after going over
+    disabled = false                # true: every send gets 400102 机器人已停用
+    errmsg_style = "legacy"         # optional: this robot's own style (and throttle_errcode,
+                                    #   accept_image)
+    faults = [{ kind = "http", status = 503, count = 2 }]   # optional: its first requests fail
+
+Rules kept here: unknown keys are errors (a typo must not silently turn a check off);
+``${VAR}`` is read from the environment as in the library's config; with no robots the
+fake accepts every token without security checks, as DESIGN.md says.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dingwire.config import expand_env
+from dingwire.core.errors import ConfigError
+from dingwire.core.policy import DEFAULT_LOCKOUT, DEFAULT_RATE, Rate, parse_duration, parse_rate
+from dingwire.fake.faults import Fault
+from dingwire.fake.replies import Style
+
+__all__ = [
+    "DEFAULT_SESSION_TTL",
+    "FakeRobot",
+    "FakeSettings",
+    "load_fake_config",
+    "parse_fake_config",
+]
+
+#: A session webhook lives about 90 minutes (API.md §3).
+DEFAULT_SESSION_TTL = 5400.0
+THROTTLE_CODES = (130101, 410100)
+STYLES: tuple[Style, ...] = ("new", "legacy")
+
+_ROBOT_KEYS = frozenset(
+    {
+        "name",
+        "secret",
+        "keywords",
+        "ips",
+        "rate_limit",
+        "lockout",
+        "disabled",
+        "errmsg_style",
+        "throttle_errcode",
+        "accept_image",
+        "faults",
+    }
+)
+_FAKE_KEYS = frozenset(
+    {"errmsg_style", "throttle_errcode", "accept_image", "session_ttl", "history", "faults"}
+)
+
+
+def _style(value: object, where: str) -> Style:
+    if value not in STYLES:
+        raise ConfigError(f"{where}: errmsg_style must be 'new' or 'legacy', got {value!r}")
+    return value
+
+
+def _throttle(value: object, where: str) -> int:
+    if value not in THROTTLE_CODES or isinstance(value, bool):
+        raise ConfigError(f"{where}: throttle_errcode must be 130101 or 410100, got {value!r}")
+    return value
+
+
+def _strings(value: object, where: str) -> tuple[str, ...]:
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(f"{where}: expected a list of strings")
+    return tuple(value)
+
+
+@dataclass(frozen=True, slots=True)
+class FakeRobot:
+    """One robot of the fake: its token and security settings. Refuses bad settings.
+
+    ``errmsg_style``, ``throttle_errcode`` and ``accept_image`` left at ``None`` follow the
+    fake's :class:`FakeSettings`.
+    """
+
+    token: str
+    secret: str | None = None
+    keywords: tuple[str, ...] = ()
+    ips: tuple[str, ...] = ()
+    rate_limit: Rate | None = DEFAULT_RATE
+    lockout: float = DEFAULT_LOCKOUT
+    name: str | None = None
+    disabled: bool = False
+    errmsg_style: Style | None = None
+    throttle_errcode: int | None = None
+    accept_image: bool | None = None
+    faults: tuple[Fault, ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        where = f"robot {self.name or 'with token ' + _short(self.token)}"
+        if not isinstance(self.token, str) or not self.token or any(c in self.token for c in "&#?"):
+            raise ConfigError(f"{where}: the token must be a non-empty string without & # ?")
+        if self.secret is not None and not isinstance(self.secret, str):
+            raise ConfigError(f"{where}: secret must be a string")
+        object.__setattr__(self, "secret", self.secret or None)
+        object.__setattr__(self, "keywords", _strings(self.keywords, f"{where}: keywords"))
+        if len(self.keywords) > 10 or any(not k for k in self.keywords):
+            raise ConfigError(f"{where}: DingTalk allows 1 to 10 non-empty keywords")
+        object.__setattr__(self, "ips", _strings(self.ips, f"{where}: ips"))
+        for ip in self.ips:
+            try:
+                network = ipaddress.ip_network(ip, strict=False)
+            except ValueError:
+                raise ConfigError(f"{where}: ips: {ip!r} is not an IP or a CIDR range") from None
+            if network.version != 4:
+                raise ConfigError(f"{where}: ips: DingTalk has no IPv6 allow-list ({ip!r})")
+        if self.errmsg_style is not None:
+            _style(self.errmsg_style, where)
+        if self.throttle_errcode is not None:
+            _throttle(self.throttle_errcode, where)
+        object.__setattr__(self, "faults", tuple(self.faults))
+
+    @classmethod
+    def from_table(cls, token: str, table: object, *, where: str) -> FakeRobot:
+        """A robot from its ``[robots.TOKEN]`` table (or the JSON of ``POST /api/robots``)."""
+        if not isinstance(table, Mapping):
+            raise ConfigError(f"{where}: expected a table of settings")
+        unknown = set(table) - _ROBOT_KEYS
+        if unknown:
+            known = ", ".join(sorted(_ROBOT_KEYS))
+            raise ConfigError(f"{where}: unknown key {sorted(unknown)[0]!r} (known: {known})")
+        kwargs: dict[str, Any] = {}
+        for key in ("name", "secret"):
+            if table.get(key) is not None:
+                if not isinstance(table[key], str):
+                    raise ConfigError(f"{where}: {key} must be a string")
+                kwargs[key] = table[key]
+        for key in ("keywords", "ips"):
+            if key in table:
+                kwargs[key] = _strings(table[key], f"{where}: {key}")
+        if "rate_limit" in table:
+            value = table["rate_limit"]
+            kwargs["rate_limit"] = None if value in (None, False) else parse_rate(str(value))
+        if "lockout" in table:
+            kwargs["lockout"] = parse_duration(table["lockout"], name=f"{where}: lockout")
+        for key in ("disabled", "accept_image"):
+            if key in table:
+                if not isinstance(table[key], bool):
+                    raise ConfigError(f"{where}: {key} must be true or false")
+                kwargs[key] = table[key]
+        if "errmsg_style" in table:
+            kwargs["errmsg_style"] = _style(table["errmsg_style"], where)
+        if "throttle_errcode" in table:
+            kwargs["throttle_errcode"] = _throttle(table["throttle_errcode"], where)
+        if "faults" in table:
+            kwargs["faults"] = _faults(table["faults"], f"{where}: faults")
+        try:
+            return cls(token, **kwargs)
+        except ConfigError as error:
+            raise ConfigError(f"{where}: {error}") from None
+
+    def to_json(self) -> dict[str, Any]:
+        """What the fake may show about this robot: never the token or the secret."""
+        return {
+            "name": self.name,
+            "signed": self.secret is not None,
+            "keywords": list(self.keywords),
+            "ips": list(self.ips),
+            "rate_limit": str(self.rate_limit) if self.rate_limit else None,
+            "lockout": self.lockout,
+            "disabled": self.disabled,
+        }
+
+
+def _short(token: object) -> str:
+    text = str(token)
+    return f"…{text[-4:]}" if len(text) > 8 else "(short)"
+
+
+def _faults(value: object, where: str) -> tuple[Fault, ...]:
+    if not isinstance(value, list):
+        raise ConfigError(f"{where}: expected a list of fault tables")
+    return tuple(Fault.from_json(item, where=f"{where}[{i}]") for i, item in enumerate(value))
+
+
+@dataclass(frozen=True, slots=True)
+class FakeSettings:
+    """Everything the fake is configured with: its robots and how it answers."""
+
+    robots: tuple[FakeRobot, ...] = ()
+    errmsg_style: Style = "new"
+    throttle_errcode: int = 130101
+    accept_image: bool = False
+    session_ttl: float = DEFAULT_SESSION_TTL
+    history: int = 5000
+    faults: tuple[Fault, ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "robots", tuple(self.robots))
+        object.__setattr__(self, "faults", tuple(self.faults))
+        _style(self.errmsg_style, "fake")
+        _throttle(self.throttle_errcode, "fake")
+        if self.history < 1:
+            raise ConfigError("fake: history must be at least 1")
+        if self.session_ttl <= 0:
+            raise ConfigError("fake: session_ttl must be positive")
+        tokens = [r.token for r in self.robots]
+        if len(set(tokens)) != len(tokens):
+            raise ConfigError("fake: two robots have the same token")
+
+
+def _expand(value: Any, where: str, env: Mapping[str, str]) -> Any:
+    if isinstance(value, str):
+        return expand_env(value, where=where, env=env)
+    if isinstance(value, list):
+        return [_expand(v, f"{where}[{i}]", env) for i, v in enumerate(value)]
+    if isinstance(value, dict):
+        return {k: _expand(v, f"{where}.{k}", env) for k, v in value.items()}
+    return value
+
+
+def parse_fake_config(
+    data: Mapping[str, Any], *, where: str = "fake config", env: Mapping[str, str] | None = None
+) -> FakeSettings:
+    """:class:`FakeSettings` from parsed TOML (``${VAR}`` expanded from ``env``)."""
+    env = os.environ if env is None else env
+    unknown = set(data) - {"fake", "robots"}
+    if unknown:
+        raise ConfigError(f"{where}: unknown section [{sorted(unknown)[0]}] (known: fake, robots)")
+    fake = _expand(data.get("fake", {}), f"{where}: [fake]", env)
+    if not isinstance(fake, Mapping):
+        raise ConfigError(f"{where}: [fake] must be a table")
+    unknown = set(fake) - _FAKE_KEYS
+    if unknown:
+        known = ", ".join(sorted(_FAKE_KEYS))
+        raise ConfigError(f"{where}: [fake]: unknown key {sorted(unknown)[0]!r} (known: {known})")
+    kwargs: dict[str, Any] = {}
+    if "errmsg_style" in fake:
+        kwargs["errmsg_style"] = _style(fake["errmsg_style"], f"{where}: [fake]")
+    if "throttle_errcode" in fake:
+        kwargs["throttle_errcode"] = _throttle(fake["throttle_errcode"], f"{where}: [fake]")
+    if "accept_image" in fake:
+        if not isinstance(fake["accept_image"], bool):
+            raise ConfigError(f"{where}: [fake]: accept_image must be true or false")
+        kwargs["accept_image"] = fake["accept_image"]
+    if "session_ttl" in fake:
+        kwargs["session_ttl"] = parse_duration(fake["session_ttl"], name="session_ttl")
+    if "history" in fake:
+        if not isinstance(fake["history"], int) or isinstance(fake["history"], bool):
+            raise ConfigError(f"{where}: [fake]: history must be an integer")
+        kwargs["history"] = fake["history"]
+    if "faults" in fake:
+        kwargs["faults"] = _faults(fake["faults"], f"{where}: [fake].faults")
+    tables = data.get("robots", {})
+    if not isinstance(tables, Mapping):
+        raise ConfigError(f"{where}: [robots] must be a table of [robots.TOKEN] tables")
+    robots = [
+        FakeRobot.from_table(
+            expand_env(token, where=f"{where}: [robots]", env=env),
+            _expand(table, f"{where}: [robots.…]", env),
+            where=f"{where}: [robots.{_short(token)}]",
+        )
+        for token, table in tables.items()
+    ]
+    try:
+        return FakeSettings(robots=tuple(robots), **kwargs)
+    except ConfigError as error:
+        raise ConfigError(f"{where}: {error}") from None
+
+
+def load_fake_config(
+    path: str | os.PathLike[str] | None, *, env: Mapping[str, str] | None = None
+) -> FakeSettings:
+    """Read the fake's TOML file; ``None`` is the default: no robots, every token accepted."""
+    if path is None:
+        return FakeSettings()
+    file = Path(path)
+    try:
+        with open(file, "rb") as handle:
+            data = tomllib.load(handle)
+    except FileNotFoundError:
+        raise ConfigError(f"fake config {str(file)!r} does not exist") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{file}: not valid TOML: {error}") from None
+    return parse_fake_config(data, where=str(file), env=env)
