@@ -5,7 +5,8 @@
 >>> robot.send(dingwire.Text("disk full @13800000000",
 ...                          at=dingwire.At(mobiles=["13800000000"])))  # doctest: +SKIP
 
-Importing dingwire imports no HTTP library: urllib3 and aiohttp load when a robot first sends.
+Importing dingwire imports no HTTP library: http.client loads when a robot first sends, and
+aiohttp when an async robot does.
 """
 
 from dingwire.core.errors import (

@@ -89,3 +89,21 @@ def test_signed_url_round_trips_through_a_url_parser(
         "timestamp": [str(timestamp)],
         "sign": [sign(secret, timestamp)],
     }
+
+
+@given(
+    query=st.lists(
+        st.sampled_from(["a=1", "timestamp=9", "sign=old", "access_token=tok", "x=%2B"]),
+        max_size=5,
+    ),
+    fragment=st.sampled_from(["", "#f"]),
+    timestamp=st.integers(0, 2**45),
+)
+def test_robots_prebuilt_template_gives_the_same_url(
+    query: list[str], fragment: str, timestamp: int
+) -> None:
+    from dingwire.core.signing import sign_query, signing_template
+
+    webhook = "https://h/robot/send?" + "&".join(query) + fragment
+    prefix, suffix = signing_template(webhook)
+    assert prefix + sign_query("SECk", timestamp) + suffix == signed_url(webhook, "SECk", timestamp)

@@ -93,8 +93,12 @@ def _handler(endpoint: Endpoint) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 128  # fifty concurrent clients must not wait on a full backlog
+
+
 def start_endpoint() -> Endpoint:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), BaseHTTPRequestHandler)
+    server = _Server(("127.0.0.1", 0), BaseHTTPRequestHandler)
     server.daemon_threads = True
     endpoint = Endpoint(server)
     server.RequestHandlerClass = _handler(endpoint)

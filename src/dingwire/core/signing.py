@@ -16,7 +16,14 @@ import hashlib
 import hmac
 from urllib.parse import quote, urlsplit, urlunsplit
 
-__all__ = ["SIGN_WINDOW_MS", "sign", "signature_matches", "signed_url"]
+__all__ = [
+    "SIGN_WINDOW_MS",
+    "sign",
+    "sign_query",
+    "signature_matches",
+    "signed_url",
+    "unsigned_url",
+]
 
 #: DingTalk accepts a timestamp within one hour of its own clock, either way.
 SIGN_WINDOW_MS = 3_600_000
@@ -40,15 +47,36 @@ def signature_matches(secret: str, timestamp_ms: int, candidate: str) -> bool:
     return hmac.compare_digest(sign(secret, timestamp_ms).encode(), candidate.encode("utf-8"))
 
 
-def signed_url(webhook: str, secret: str, timestamp_ms: int) -> str:
-    """``webhook`` with ``timestamp`` and the URL-encoded ``sign`` appended.
+def sign_query(secret: str, timestamp_ms: int) -> str:
+    """``timestamp=…&sign=…``: a signed request's query parameters, the sign URL-encoded once."""
+    return f"timestamp={timestamp_ms}&sign={quote(sign(secret, timestamp_ms), safe='')}"
 
-    Other query parameters (``access_token`` and any others) stay as they are, in order.
-    """
+
+def unsigned_url(webhook: str) -> str:
+    """``webhook`` without ``timestamp`` and ``sign`` parameters (the others kept, in order)."""
     parts = urlsplit(webhook)
     kept = [
         p for p in parts.query.split("&") if p and p.split("=", 1)[0] not in ("timestamp", "sign")
     ]
-    kept.append(f"timestamp={timestamp_ms}")
-    kept.append(f"sign={quote(sign(secret, timestamp_ms), safe='')}")
     return urlunsplit(parts._replace(query="&".join(kept)))
+
+
+def signing_template(webhook: str) -> tuple[str, str]:
+    """``(prefix, suffix)`` such that ``prefix + sign_query(...) + suffix`` is the signed URL.
+
+    Lets a robot parse its webhook once instead of on every send.
+    """
+    parts = urlsplit(unsigned_url(webhook))
+    prefix = urlunsplit(parts._replace(query="", fragment=""))
+    prefix += f"?{parts.query}&" if parts.query else "?"
+    return prefix, f"#{parts.fragment}" if parts.fragment else ""
+
+
+def signed_url(webhook: str, secret: str, timestamp_ms: int) -> str:
+    """``webhook`` with ``timestamp`` and the URL-encoded ``sign`` appended.
+
+    Other query parameters (``access_token`` and any others) stay as they are, in order; a
+    stale ``timestamp``/``sign`` pair is replaced.
+    """
+    prefix, suffix = signing_template(webhook)
+    return f"{prefix}{sign_query(secret, timestamp_ms)}{suffix}"

@@ -45,8 +45,8 @@ from dingwire.core.protocol import (
     prepare_payload,
 )
 from dingwire.core.redact import MASK, mask_url
-from dingwire.core.signing import signed_url
-from dingwire.transport.ratelimit import FileRateStore, RateStore
+from dingwire.core.signing import sign_query, signing_template, unsigned_url
+from dingwire.transport.ratelimit import RateStore, default_store
 
 __all__ = ["BaseRobot", "Reply", "normalise_webhook", "robot_key"]
 
@@ -66,11 +66,8 @@ class Reply:
 
 def robot_key(webhook: str) -> str:
     """The name of a robot's shared budget: a hash of its URL without timestamp and sign."""
-    parts = urlsplit(webhook)
-    query = "&".join(
-        p for p in parts.query.split("&") if p.split("=", 1)[0] not in ("timestamp", "sign")
-    )
-    base = f"{parts.netloc}{parts.path}?{query}"
+    parts = urlsplit(unsigned_url(webhook))
+    base = f"{parts.netloc}{parts.path}?{parts.query}"
     return hashlib.sha256(base.encode()).hexdigest()[:24]
 
 
@@ -133,11 +130,12 @@ class BaseRobot:
         self.rate = DEFAULT_RATE if rate_limit is _UNSET else parse_rate(rate_limit)
         self.lockout = parse_duration(lockout, name="lockout")
         self.retry = retry if retry is not None else RetryPolicy()
-        self.rate_store: RateStore = rate_store if rate_store is not None else FileRateStore()
+        self.rate_store: RateStore = rate_store if rate_store is not None else default_store()
         self.name = name
         self._clock = clock
         self._rng = random.Random()
         self._key = robot_key(self.webhook)
+        self._template = signing_template(self.webhook)
 
     @property
     def secret(self) -> str | None:
@@ -178,7 +176,9 @@ class BaseRobot:
         url = self.webhook
         if self._secret:
             ts = timestamp_ms if timestamp_ms is not None else round(self._clock() * 1000)
-            url = signed_url(self.webhook, self._secret, ts)
+            # signed_url(), with the webhook parsed once per robot rather than per send.
+            prefix, suffix = self._template
+            url = f"{prefix}{sign_query(self._secret, ts)}{suffix}"
         return Request(url=url, body=body)
 
     # -- sending ----------------------------------------------------------------------
@@ -203,7 +203,8 @@ class BaseRobot:
                 yield wait
             timestamp_ms = round(self._clock() * 1000)
             request = self._request(body, timestamp_ms)
-            logger.debug("dingwire: POST %s (%d bytes)", mask_url(request.url), len(body))
+            if logger.isEnabledFor(logging.DEBUG):
+                logger.debug("dingwire: POST %s (%d bytes)", mask_url(request.url), len(body))
             outcome = yield request
             try:
                 if isinstance(outcome, DingwireError):

@@ -23,7 +23,7 @@ from typing import Protocol
 
 from dingwire.core.policy import Rate, decide
 
-__all__ = ["FileRateStore", "MemoryRateStore", "RateStore", "default_cache_dir"]
+__all__ = ["FileRateStore", "MemoryRateStore", "RateStore", "default_cache_dir", "default_store"]
 
 
 class RateStore(Protocol):
@@ -71,48 +71,82 @@ def default_cache_dir() -> Path:
 
 
 class FileRateStore:
-    """The budget shared by every process on this machine that uses the same robot."""
+    """The budget shared by every process on this machine that uses the same robot.
+
+    Each robot's file stays open (one descriptor per robot, reopened after a fork, since a
+    child would otherwise share its parent's lock); a thread lock orders this process's
+    threads, ``flock`` orders the processes. A send with no rate (``rate_limit=None``) only
+    reads the lockout, under a shared lock, and writes nothing.
+    """
 
     def __init__(self, directory: str | os.PathLike[str] | None = None) -> None:
         self.directory = Path(directory) if directory is not None else default_cache_dir()
-        self._ready = False
+        self._guard = threading.Lock()
+        self._files: dict[str, tuple[int, threading.Lock]] = {}
+        self._pid = os.getpid()
 
-    def _path(self, key: str) -> Path:
-        if not self._ready:
-            self.directory.joinpath("ratelimit").mkdir(parents=True, exist_ok=True, mode=0o700)
-            self._ready = True
-        return self.directory / "ratelimit" / f"{key}.json"
+    def _file(self, key: str) -> tuple[int, threading.Lock]:
+        with self._guard:
+            if self._pid != os.getpid():
+                self._files, self._pid = {}, os.getpid()  # the parent's descriptors stay its own
+            if key not in self._files:
+                folder = self.directory / "ratelimit"
+                folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+                fd = os.open(folder / f"{key}.json", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+                self._files[key] = (fd, threading.Lock())
+            return self._files[key]
 
     def _update(self, key: str, rate: Rate | None, now: float, lock_until: float | None) -> float:
         import fcntl  # POSIX only; imported here so that the module imports anywhere
 
-        fd = os.open(self._path(key), os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            raw = b""
-            while chunk := os.read(fd, 65536):
-                raw += chunk
+        fd, lock = self._file(key)
+        read_only = rate is None and lock_until is None
+        with lock:
+            fcntl.flock(fd, fcntl.LOCK_SH if read_only else fcntl.LOCK_EX)
             try:
-                state = json.loads(raw) if raw else {}
-                sent = [float(t) for t in state.get("sent", [])]
-                locked_until = float(state.get("locked_until", 0.0))
-            except (ValueError, TypeError, AttributeError):
-                sent, locked_until = [], 0.0  # a damaged file costs one window of memory
-            if lock_until is not None:
-                locked_until = max(locked_until, lock_until)
-                wait = 0.0
-            else:
-                wait = _record(sent, locked_until, rate, now)
-            data = json.dumps({"sent": sent, "locked_until": locked_until}).encode()
-            os.lseek(fd, 0, os.SEEK_SET)
-            os.ftruncate(fd, 0)
-            os.write(fd, data)
-            return wait
-        finally:
-            os.close(fd)  # closing releases the lock
+                raw = os.pread(fd, os.fstat(fd).st_size, 0)
+                try:
+                    state = json.loads(raw) if raw.strip() else {}
+                    sent = [float(t) for t in state.get("sent", [])]
+                    locked_until = float(state.get("locked_until", 0.0))
+                except (ValueError, TypeError, AttributeError):
+                    sent, locked_until = [], 0.0  # a damaged file costs one window of memory
+                if lock_until is not None:
+                    locked_until = max(locked_until, lock_until)
+                    wait = 0.0
+                else:
+                    wait = _record(sent, locked_until, rate, now)
+                if not read_only:
+                    data = json.dumps({"sent": sent, "locked_until": locked_until}).encode()
+                    # Pad over the old contents instead of truncating: JSON ignores the
+                    # trailing spaces, and ftruncate costs more than the whole send.
+                    os.pwrite(fd, data.ljust(len(raw)), 0)
+                return wait
+            finally:
+                fcntl.flock(fd, fcntl.LOCK_UN)
 
     def acquire(self, key: str, rate: Rate | None, now: float) -> float:
         return self._update(key, rate, now, None)
 
     def lock_out(self, key: str, until: float) -> None:
         self._update(key, None, until, until)
+
+    def close(self) -> None:
+        """Close the open files (a store is usable again afterwards)."""
+        with self._guard:
+            for fd, _ in self._files.values():
+                os.close(fd)
+            self._files = {}
+
+
+_DEFAULT_STORES: dict[Path, FileRateStore] = {}
+_DEFAULT_GUARD = threading.Lock()
+
+
+def default_store() -> FileRateStore:
+    """The store robots share by default: one per cache directory, for the whole process."""
+    directory = default_cache_dir()
+    with _DEFAULT_GUARD:
+        if directory not in _DEFAULT_STORES:
+            _DEFAULT_STORES[directory] = FileRateStore(directory)
+        return _DEFAULT_STORES[directory]

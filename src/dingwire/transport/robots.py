@@ -9,18 +9,15 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from types import TracebackType
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 from dingwire.core.errors import DingwireError, TransportError
 from dingwire.core.messages import MessageLike
 from dingwire.core.protocol import Request, SendResult
 from dingwire.transport.base import BaseRobot, Reply
-from dingwire.transport.http import (
-    AiohttpTransport,
-    AsyncTransport,
-    SyncTransport,
-    Urllib3Transport,
-)
+
+if TYPE_CHECKING:
+    from dingwire.transport.http import AsyncTransport, SyncTransport
 
 __all__ = ["AsyncRobot", "Robot"]
 
@@ -68,7 +65,9 @@ class Robot(BaseRobot, _Constructors):
 
     def _client(self) -> SyncTransport:
         if self._transport is None:
-            self._transport = Urllib3Transport(proxy=self.proxy, secrets=self._secrets())
+            from dingwire.transport.http import StdlibTransport
+
+            self._transport = StdlibTransport(proxy=self.proxy, secrets=self._secrets())
         return self._transport
 
     def _secrets(self) -> tuple[str, ...]:
@@ -131,6 +130,8 @@ class AsyncRobot(BaseRobot, _Constructors):
 
     def _client(self) -> AsyncTransport:
         if self._transport is None:
+            from dingwire.transport.http import AiohttpTransport
+
             secrets = tuple(s for s in (self.secret,) if s)
             self._transport = AiohttpTransport(proxy=self.proxy, secrets=secrets)
         return self._transport
