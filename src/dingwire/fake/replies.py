@@ -131,7 +131,7 @@ ROBOT_DISABLED = Reason(
 
 #: The official table's text for codes a fault may ask for: (description, solution).
 ERRCODE_TEXT: dict[int, tuple[str, str]] = {
-    -1: ("系统繁忙", "请稍后重试"),
+    -1: ("系统繁忙", ""),  # DingTalk's global code: the same short text in every style
     400013: ("群已被解散", "请向其他群发消息"),
     400101: ("access_token不存在", "请确认access_token拼写是否正确"),
     400102: ("机器人已停用", "请联系管理员启用机器人"),
