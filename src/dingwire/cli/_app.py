@@ -1,0 +1,307 @@
+"""The ``dingwire`` group: global options, lazy subcommands, and the one exit-code table.
+
+Rules kept here:
+
+- Every failure becomes an exit status in one place, :func:`exit_status`: 0 delivered;
+  1 DingTalk refused the message; 2 usage or configuration error; 3 network error or
+  timeout; 4 rate limited (a :class:`~dingwire.ThrottledError` is a refusal *and* a rate
+  limit: it exits 4, because waiting is what fixes it).
+- An error is shown as one or two lines a person can act on (what happened, then what to
+  do), scrubbed of every token, sign and secret this invocation knows. A traceback appears
+  only with ``--debug``; a bug that is not a dingwire error exits 70, never 1, so that a
+  script reading 1 as "DingTalk refused it" is not misled.
+- Start-up stays short: this module imports click and nothing else; a subcommand's module
+  is imported only when that subcommand runs, and ``--help`` lists the commands from the
+  table below without importing any of them.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, NoReturn
+
+import click
+
+__all__ = [
+    "EXIT_DELIVERED",
+    "EXIT_INTERNAL",
+    "EXIT_NETWORK",
+    "EXIT_RATE_LIMITED",
+    "EXIT_REFUSED",
+    "EXIT_USAGE",
+    "Invocation",
+    "cli",
+    "describe_error",
+    "exit_status",
+    "main",
+]
+
+EXIT_DELIVERED = 0
+EXIT_REFUSED = 1
+EXIT_USAGE = 2
+EXIT_NETWORK = 3
+EXIT_RATE_LIMITED = 4
+#: A bug in dingwire (BSD's EX_SOFTWARE): distinct from every status a script may act on.
+EXIT_INTERNAL = 70
+#: Interrupted with Ctrl-C, as a shell reports it.
+EXIT_INTERRUPTED = 130
+
+
+@dataclass
+class Invocation:
+    """What one run of ``dingwire`` knows beyond its arguments: ``ctx.obj`` of every command.
+
+    ``secrets`` collects every token and secret the invocation has seen, so that whatever it
+    prints on the way out can be scrubbed of them.
+    """
+
+    debug: bool = False
+    config_file: str | None = None
+    secrets: set[str] = field(default_factory=set)
+    _handler: Any = None
+
+    def remember(self, *secrets: str | None) -> None:
+        """Add ``secrets`` (the empty and the missing are ignored) to what is scrubbed."""
+        self.secrets.update(s for s in secrets if s)
+
+    def scrub(self, text: str) -> str:
+        """``text`` with URL secrets and every remembered secret masked."""
+        from dingwire.core.redact import scrub
+
+        return scrub(text, self.secrets)
+
+    def mask_secrets(self, text: str) -> str:
+        """``text`` with every remembered secret masked (for text already masked once)."""
+        from dingwire.core.redact import scrub
+
+        return scrub(text, self.secrets) if any(s in text for s in self.secrets) else text
+
+    def show_logs(self, level: int) -> None:
+        """Show dingwire's log records from ``level`` up on stderr (waits, retries), scrubbed.
+
+        The lowest level asked for wins, so ``--debug`` keeps its DEBUG.
+        """
+        import logging
+
+        invocation = self
+
+        class EchoHandler(logging.Handler):
+            def emit(self, record: logging.LogRecord) -> None:
+                click.echo(invocation.scrub(self.format(record)), err=True)
+
+        logger = logging.getLogger("dingwire")
+        if self._handler is None:
+            self._handler = EchoHandler()
+            logger.addHandler(self._handler)
+            logger.setLevel(level)
+        else:
+            logger.setLevel(min(level, logger.level))
+
+    def close(self) -> None:
+        """Take the log handler away again (CliRunner runs many invocations in a process)."""
+        if self._handler is not None:
+            import logging
+
+            logger = logging.getLogger("dingwire")
+            logger.removeHandler(self._handler)
+            logger.setLevel(logging.NOTSET)
+            self._handler = None
+
+
+def exit_status(error: BaseException) -> int:
+    """The exit status for ``error``: the whole mapping, in one place."""
+    from dingwire.core.errors import (
+        ApiError,
+        ConfigError,
+        DingwireError,
+        MessageError,
+        RateLimitedError,
+        TransportError,
+    )
+
+    # Order matters: ThrottledError is an ApiError *and* a RateLimitedError (exit 4), and
+    # BodyTooLargeError is DingTalk refusing (exit 1) although it is also a TooLargeError.
+    if isinstance(error, RateLimitedError):
+        return EXIT_RATE_LIMITED
+    if isinstance(error, ApiError):
+        return EXIT_REFUSED
+    if isinstance(error, TransportError):
+        return EXIT_NETWORK
+    if isinstance(error, ConfigError | MessageError | click.UsageError):
+        return EXIT_USAGE
+    if isinstance(error, click.ClickException):
+        return error.exit_code
+    if isinstance(error, DingwireError | OSError):
+        # An unreadable file or stdin is a usage problem; so is any other dingwire error
+        # that is not about delivery.
+        return EXIT_USAGE
+    return EXIT_INTERNAL
+
+
+def describe_error(error: BaseException, *, debug: bool = False) -> str:
+    """``error`` for a person: one or two lines (the traceback first, with ``debug``)."""
+    from dingwire.core.errors import DingwireError
+
+    trace = ""
+    if debug:
+        import traceback
+
+        trace = "".join(traceback.format_exception(error))
+
+    if isinstance(error, DingwireError):
+        text = error.describe()
+    elif isinstance(error, OSError) and error.strerror:
+        where = f": {error.filename}" if error.filename else ""
+        text = f"{error.strerror}{where}"
+    else:
+        text = f"internal error: {type(error).__name__}: {error}\n  → run again with --debug "
+        text += "for the traceback, and please report it"
+    notes = getattr(error, "__notes__", None) or []
+    return trace + "\n".join([text, *(f"  {note}" for note in notes)])
+
+
+def _report(error: BaseException, invocation: Invocation) -> int:
+    """Print ``error`` for a person, scrubbed; return its exit status."""
+    text = describe_error(error, debug=invocation.debug)
+    click.echo(f"dingwire: {invocation.scrub(text)}", err=True)
+    return exit_status(error)
+
+
+@dataclass(frozen=True)
+class _Entry:
+    target: str  # "module:attribute"
+    short_help: str
+
+
+# The subcommands, in the order `dingwire --help` lists them. The short help is here so
+# that --help needs no subcommand module; tests/cli check it against each command's own.
+COMMANDS: dict[str, _Entry] = {
+    "send": _Entry(
+        "dingwire.cli._send:send",
+        "Send a message: text, markdown, link, actioncard, feedcard or raw JSON.",
+    ),
+    "run": _Entry("dingwire.cli._run:run", "Run a command, then report its outcome to a robot."),
+    "sign": _Entry("dingwire.cli._sign:sign", "Print the timestamp and sign for a secret."),
+    "robots": _Entry("dingwire.cli._robots:robots", "List the configured robots, secrets masked."),
+    "fake": _Entry("dingwire.cli._fake:fake", "Run the local DingTalk stand-in (with a preview)."),
+    "completion": _Entry(
+        "dingwire.cli._completion:completion", "Print the shell completion script."
+    ),
+}
+
+
+class DingwireGroup(click.Group):
+    """A group that imports a subcommand only to run it, and maps every failure to a status."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        entry = COMMANDS.get(cmd_name)
+        if entry is None:
+            return None
+        module, _, attribute = entry.target.partition(":")
+        command = getattr(importlib.import_module(module), attribute)
+        assert isinstance(command, click.Command)
+        return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, entry.short_help) for name, entry in COMMANDS.items()]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+    def main(
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
+        """Run the command line and exit with the status :func:`exit_status` gives.
+
+        ``CliRunner`` and the console script both come through here, so tests see the
+        exit statuses and the messages a shell sees.
+        """
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, False, **extra)
+        invocation = Invocation()
+        extra.setdefault("obj", invocation)
+        try:
+            status = super().main(args, prog_name or "dingwire", complete_var, False, **extra)
+        except click.Abort:
+            click.echo("dingwire: interrupted", err=True)
+            sys.exit(EXIT_INTERRUPTED)
+        except click.ClickException as error:
+            # Usage errors keep click's own form: the usage line, then what is wrong.
+            error.show()
+            sys.exit(exit_status(error))
+        except Exception as error:
+            sys.exit(_report(error, invocation))
+        finally:
+            invocation.close()
+        sys.exit(status if isinstance(status, int) else EXIT_DELIVERED)
+
+
+def _set_debug(ctx: click.Context, _param: click.Parameter, value: bool) -> bool:
+    invocation = ctx.ensure_object(Invocation)
+    invocation.debug = value
+    if value:
+        invocation.show_logs(10)  # logging.DEBUG, without importing logging for nothing
+    return value
+
+
+@click.group(
+    cls=DingwireGroup,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+    epilog="Run `dingwire COMMAND --help` for a command's options and examples.",
+)
+@click.option(
+    "--config",
+    "config_file",
+    metavar="FILE",
+    type=click.Path(exists=True, dir_okay=False),
+    help="The config file with the named robots. Default: $DINGWIRE_CONFIG, "
+    "./dingwire.toml, ~/.config/dingwire/config.toml.",
+)
+@click.option(
+    "--debug",
+    is_flag=True,
+    is_eager=True,
+    expose_value=False,
+    callback=_set_debug,
+    help="Show tracebacks and log every request (tokens and signs masked).",
+)
+@click.version_option(package_name="dingwire", prog_name="dingwire")
+@click.pass_context
+def cli(ctx: click.Context, config_file: str | None) -> None:
+    """Get messages into DingTalk groups through custom robots.
+
+    \b
+    Examples:
+      dingwire send text "deploy finished" --robot ops
+      df -h | dingwire send text - --webhook "$DINGTALK_WEBHOOK" --secret "$DINGTALK_SECRET"
+      dingwire run --robot ops --on failure -- ./nightly-backup.sh
+
+    \b
+    The robot comes from --robot NAME (a config file robot), --webhook URL [--secret S]
+    (also dingtalk://SECRET@TOKEN), or DINGWIRE_WEBHOOK / DINGWIRE_SECRET.
+
+    \b
+    Exit status:
+      0  delivered
+      1  DingTalk refused the message (errcode and advice on stderr)
+      2  usage or configuration error
+      3  network error or timeout
+      4  rate limited
+    """
+    ctx.ensure_object(Invocation).config_file = config_file
+
+
+def main(args: Iterable[str] | None = None) -> NoReturn:
+    """The console script: ``dingwire ...`` (and ``python -m dingwire ...``)."""
+    cli.main(list(args) if args is not None else None, prog_name="dingwire")
+    raise AssertionError("unreachable: cli.main always exits")  # pragma: no cover
