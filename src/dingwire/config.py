@@ -33,7 +33,7 @@ from urllib.parse import parse_qs, unquote
 from dingwire.core.errors import ConfigError, MessageError
 from dingwire.core.messages import At
 from dingwire.core.protocol import DEFAULT_BASE_URL
-from dingwire.core.redact import MASK, mask_url
+from dingwire.core.redact import MASK, mask_token, mask_url
 
 __all__ = [
     "Config",
@@ -89,7 +89,8 @@ class RobotConfig:
 
     def describe(self) -> str:
         """``webhook`` masked, and whether it signs; for ``dingwire robots``."""
-        parts = [mask_url(str(self.settings["webhook"]))]
+        webhook = str(self.settings["webhook"])
+        parts = [mask_url(webhook) if "://" in webhook else mask_token(webhook)]  # a bare token
         if self.settings.get("secret"):
             parts.append(f"secret={MASK}")
         if self.settings.get("keywords"):
