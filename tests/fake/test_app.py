@@ -1,0 +1,266 @@
+"""The fake over HTTP: its JSON API, the live feed, the page's files, and no secret anywhere."""
+
+from __future__ import annotations
+
+import json
+import logging
+import socket
+import threading
+import time
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+import requests
+
+import dingwire
+from dingwire.core.signing import sign
+from dingwire.fake import FakeServer, Fault
+
+TIMEOUT = 10
+
+
+def api(server: FakeServer, method: str, path: str, body: Any = None) -> requests.Response:
+    return requests.request(method, server.url + path, json=body, timeout=TIMEOUT)
+
+
+def test_dingtalks_endpoint_answers_http_200_with_json(dingtalk_fake: FakeServer) -> None:
+    get = requests.get(dingtalk_fake.webhook("t"), timeout=TIMEOUT)
+    assert get.status_code == 200
+    assert get.headers["content-type"] == "application/json;charset=utf-8"
+    assert get.json() == {"errcode": 43002, "errmsg": "需要POST请求"}
+    assert "date" in get.headers  # robots read DingTalk's clock from it
+    form = requests.post(dingtalk_fake.webhook("t"), data={"a": "b"}, timeout=TIMEOUT)
+    assert form.json()["errcode"] == 43004
+
+
+def test_messages_api(dingtalk_fake: FakeServer) -> None:
+    ops = dingtalk_fake.add_robot("ops-token-0001", name="ops")
+    dev = dingtalk_fake.add_robot("dev-token-0002")
+    ops.client().send(dingwire.Text("one"))
+    dev.client().send(dingwire.Text("two"))
+    data = api(dingtalk_fake, "GET", "/api/messages").json()
+    assert [m["body"]["text"]["content"] for m in data["messages"]] == ["one", "two"]
+    assert data["last_id"] == data["messages"][-1]["id"]
+    first = data["messages"][0]
+    assert set(first) == {
+        "id",
+        "time",
+        "robot",
+        "robot_id",
+        "path",
+        "query",
+        "client",
+        "body",
+        "raw",
+        "size",
+        "status",
+        "errcode",
+        "errmsg",
+        "fault",
+    }
+    assert (first["robot"], first["errcode"], first["errmsg"]) == ("ops", 0, "ok")
+    for robot in ("ops", "ops-token-0001", first["robot_id"]):
+        filtered = api(dingtalk_fake, "GET", f"/api/messages?robot={robot}").json()["messages"]
+        assert [m["id"] for m in filtered] == [first["id"]]
+    after = api(dingtalk_fake, "GET", f"/api/messages?after={first['id']}").json()["messages"]
+    assert [m["body"]["text"]["content"] for m in after] == ["two"]
+    assert api(dingtalk_fake, "DELETE", "/api/messages?robot=ops").json() == {"cleared": True}
+    left = api(dingtalk_fake, "GET", "/api/messages").json()["messages"]
+    assert [m["body"]["text"]["content"] for m in left] == ["two"]
+    api(dingtalk_fake, "DELETE", "/api/messages")
+    assert api(dingtalk_fake, "GET", "/api/messages").json()["messages"] == []
+
+
+def test_robots_api(dingtalk_fake: FakeServer) -> None:
+    secret = "SEC" + "5" * 64
+    made = api(
+        dingtalk_fake,
+        "POST",
+        "/api/robots",
+        {"token": "tok-from-api", "secret": secret, "keywords": ["告警"], "rate_limit": "5/1s"},
+    )
+    assert made.status_code == 201
+    assert made.json()["robot"]["signed"] is True
+    listed = api(dingtalk_fake, "GET", "/api/robots")
+    assert secret not in listed.text
+    assert "tok-from-api" not in listed.text
+    (robot,) = listed.json()["robots"]
+    assert robot["keywords"] == ["告警"]
+    assert robot["rate_limit"] == "5/1s"
+    assert robot["configured"] is True
+    sender = dingtalk_fake.client("tok-from-api", secret)
+    assert sender.send(dingwire.Text("告警 from the API")).errcode == 0
+    bad = api(dingtalk_fake, "POST", "/api/robots", {"token": "x", "rate_limit": "fast"})
+    assert bad.status_code == 400
+    assert "not a rate" in bad.json()["error"]
+    assert api(dingtalk_fake, "POST", "/api/robots", {"secret": "x"}).status_code == 400
+    assert api(dingtalk_fake, "DELETE", "/api/robots/tok-from-api").status_code == 200
+    assert api(dingtalk_fake, "DELETE", "/api/robots/tok-from-api").status_code == 404
+
+
+def test_faults_api(dingtalk_fake: FakeServer) -> None:
+    ops = dingtalk_fake.add_robot("ops-token", name="ops")
+    made = api(
+        dingtalk_fake, "POST", "/api/faults", {"robot": "ops-token", "kind": "http", "count": 2}
+    )
+    assert made.status_code == 201
+    assert made.json() == {"fault": {"kind": "http", "count": 2, "status": 503}}
+    api(dingtalk_fake, "POST", "/api/faults", {"kind": "errcode", "errcode": -1})
+    pending = api(dingtalk_fake, "GET", "/api/faults").json()["faults"]
+    assert pending == [
+        {"robot": "ops", "kind": "http", "count": 2, "status": 503, "remaining": 2},
+        {"robot": None, "kind": "errcode", "count": 1, "errcode": -1, "remaining": 1},
+    ]
+    webhook = ops.webhook
+    post = {"json": {"msgtype": "text", "text": {"content": "x"}}, "timeout": TIMEOUT}
+    assert requests.post(webhook, **post).status_code == 503  # type: ignore[arg-type]
+    assert requests.post(webhook, **post).status_code == 503  # type: ignore[arg-type]
+    assert requests.post(webhook, **post).json()["errcode"] == -1  # type: ignore[arg-type]
+    assert requests.post(webhook, **post).json()["errcode"] == 0  # type: ignore[arg-type]
+    api(dingtalk_fake, "POST", "/api/faults", {"kind": "slow", "delay": 5})
+    assert api(dingtalk_fake, "DELETE", "/api/faults").json() == {"cleared": True}
+    assert api(dingtalk_fake, "GET", "/api/faults").json() == {"faults": []}
+    for bad in ({"kind": "boom"}, {"kind": "slow"}, [1], {"kind": "http", "robot": 5}):
+        assert api(dingtalk_fake, "POST", "/api/faults", bad).status_code == 400
+    not_json = requests.post(dingtalk_fake.url + "/api/faults", data="{", timeout=TIMEOUT)
+    assert not_json.status_code == 400
+
+
+def test_sessions_api(dingtalk_fake: FakeServer) -> None:
+    dingtalk_fake.add_robot("ops-token", name="ops")
+    made = api(dingtalk_fake, "POST", "/api/sessions", {"robot": "ops-token", "ttl": 30})
+    assert made.status_code == 201
+    session = made.json()
+    assert session["webhook"].startswith(dingtalk_fake.url + "/robot/sendBySession?session=")
+    assert session["sessionWebhookExpiredTime"] == pytest.approx(
+        (time.time() + 30) * 1000, abs=5000
+    )
+    message = {"msgtype": "text", "text": {"content": "reply"}}
+    sent = requests.post(session["webhook"], json=message, timeout=TIMEOUT)
+    assert sent.json() == {"errcode": 0, "errmsg": "ok"}
+    assert dingtalk_fake.messages("ops")[-1].text == "reply"
+    assert api(dingtalk_fake, "POST", "/api/sessions").status_code == 201  # no robot, default ttl
+    assert api(dingtalk_fake, "POST", "/api/sessions", {"ttl": "soon"}).status_code == 400
+
+
+def test_reset_api(dingtalk_fake: FakeServer) -> None:
+    dingtalk_fake.add_robot("ops-token")
+    dingtalk_fake.client("ops-token").send(dingwire.Text("x"))
+    assert api(dingtalk_fake, "POST", "/api/reset").json() == {"reset": True}
+    assert dingtalk_fake.messages() == []
+    assert dingtalk_fake.fake.robots() == []
+
+
+def test_the_page_and_its_files(dingtalk_fake: FakeServer) -> None:
+    page = requests.get(dingtalk_fake.url + "/", timeout=TIMEOUT)
+    assert page.status_code == 200
+    assert page.headers["content-type"].startswith("text/html")
+    assert "script-src 'self'" in page.headers["content-security-policy"]
+    assert '<script src="/static/fake.js"' in page.text
+    for name, kind in [("fake.js", "text/javascript"), ("fake.css", "text/css")]:
+        file = requests.get(f"{dingtalk_fake.url}/static/{name}", timeout=TIMEOUT)
+        assert file.status_code == 200
+        assert file.headers["content-type"].startswith(kind)
+    assert requests.get(dingtalk_fake.url + "/static/nope.js", timeout=TIMEOUT).status_code == 404
+    assert requests.get(dingtalk_fake.url + "/healthz", timeout=TIMEOUT).text == "ok"
+
+
+def test_the_live_feed_sends_each_new_record(dingtalk_fake: FakeServer) -> None:
+    ops = dingtalk_fake.add_robot("ops-token", name="ops")
+    ops.client().send(dingwire.Text("before"))
+    events: list[tuple[str, Any]] = []
+    opened = threading.Event()
+
+    def listen() -> None:
+        with requests.get(
+            dingtalk_fake.url + "/api/events?after=0", stream=True, timeout=TIMEOUT
+        ) as feed:
+            assert feed.headers["content-type"].startswith("text/event-stream")
+            opened.set()
+            kind = None
+            for line in feed.iter_lines(decode_unicode=True):
+                if line.startswith("event: "):
+                    kind = line[7:]
+                elif line.startswith("data: ") and kind:
+                    events.append((kind, json.loads(line[6:])))
+                    if len(events) == 3:
+                        return
+
+    listener = threading.Thread(target=listen, daemon=True)
+    listener.start()
+    assert opened.wait(TIMEOUT)
+    ops.client().send(dingwire.Text("after"))
+    dingtalk_fake.clear()
+    listener.join(TIMEOUT)
+    assert not listener.is_alive()
+    assert [(k, d.get("body", {}).get("text", {}).get("content")) for k, d in events] == [
+        ("record", "before"),
+        ("record", "after"),
+        ("clear", None),
+    ]
+
+
+def test_a_dropped_connection_sends_no_byte(dingtalk_fake: FakeServer) -> None:
+    dingtalk_fake.inject_fault(Fault.drop())
+    body = b'{"msgtype":"text","text":{"content":"x"}}'
+    request = (
+        b"POST /robot/send?access_token=t HTTP/1.1\r\nHost: x\r\n"
+        b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+    )
+    with socket.create_connection(("127.0.0.1", dingtalk_fake.port), timeout=TIMEOUT) as conn:
+        conn.sendall(request)
+        assert conn.recv(1024) == b""
+
+
+def test_keep_alive_connections_are_reused(dingtalk_fake: FakeServer) -> None:
+    with requests.Session() as session:
+        for _ in range(3):
+            reply = session.post(
+                dingtalk_fake.webhook("t"),
+                json={"msgtype": "text", "text": {"content": "x"}},
+                timeout=TIMEOUT,
+            )
+            assert reply.json()["errcode"] == 0
+    assert {m.client for m in dingtalk_fake.messages()} == {"127.0.0.1"}
+
+
+# -- secrets ------------------------------------------------------------------------------
+
+
+def test_no_secret_on_the_page_the_api_or_the_log(caplog: pytest.LogCaptureFixture) -> None:
+    token = "9" * 60 + "beef"
+    secret = "SEC" + "7" * 64
+    caplog.set_level(logging.DEBUG)
+    with FakeServer(log_requests=True) as server:
+        ops = server.add_robot(token, secret=secret, keywords=["告警"], name=None)
+        ops.client().send(dingwire.Text("告警 one"))
+        timestamp_ms = int(time.time() * 1000)
+        signature = sign(secret, timestamp_ms)
+        query = f"access_token={token}&timestamp={timestamp_ms}&sign={quote(signature, safe='')}"
+        requests.post(
+            f"{server.url}/robot/send?{query}",
+            json={"msgtype": "text", "text": {"content": "no keyword"}},
+            timeout=TIMEOUT,
+        )
+        session = server.open_session(token)
+        requests.post(session, json={"msgtype": "text", "text": {"content": "s"}}, timeout=10)
+        seen = [
+            requests.get(server.url + path, timeout=TIMEOUT).text
+            for path in ("/", "/static/fake.js", "/api/messages", "/api/robots", "/api/faults")
+        ]
+        seen.append(repr(server.messages()))
+        seen.append(repr(ops))
+        seen.append(repr(server))
+    # What the fake (and the server under it) logged; the test's own HTTP client is not ours.
+    logged = "\n".join(
+        r.getMessage() for r in caplog.records if r.name.startswith(("dingwire", "uvicorn"))
+    )
+    seen.append(logged)
+    everything = "\n".join(seen)
+    secret_session = session.split("session=")[1]
+    for secret_value in (token, secret, signature, quote(signature, safe=""), secret_session):
+        assert secret_value not in everything
+    assert f"…{token[-4:]}" in everything  # the masked token is shown
+    assert "sign=**********" in logged
+    assert "310000" in logged
