@@ -255,6 +255,7 @@ def _set_debug(ctx: click.Context, _param: click.Parameter, value: bool) -> bool
 
 
 @click.group(
+    "dingwire",
     cls=DingwireGroup,
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
     epilog="Run `dingwire COMMAND --help` for a command's options and examples.",

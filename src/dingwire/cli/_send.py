@@ -98,7 +98,14 @@ def mention_options(command: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-@click.group()
+class _InOrder(click.Group):
+    """Lists its subcommands in the order they are defined: text first, raw last."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(self.commands)
+
+
+@click.group(cls=_InOrder)
 def send() -> None:
     """Send a message: text, markdown, link, actioncard, feedcard or raw JSON.
 
