@@ -146,20 +146,16 @@ def test_run_output_passes_through_live(dingtalk_fake: FakeServer, tmp_path: Pat
         "print('started', flush=True)\n"
         f"while not os.path.exists({str(release)!r}): time.sleep(0.01)\n"
     )
-    process = subprocess.Popen(
-        [str(DINGWIRE), "run", "--webhook", robot.webhook, "-q", "--", sys.executable, "-c", code],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    try:
-        assert process.stdout is not None
-        assert read_line(process.stdout, timeout=20) == b"started\n"
-        assert process.poll() is None  # still running: the line came through live
-        release.touch()
-        assert process.wait(timeout=20) == 0
-    finally:
-        process.kill()
-        process.wait()
+    argv = [str(DINGWIRE), "run", "--webhook", robot.webhook, "-q", "--", sys.executable, "-c"]
+    with subprocess.Popen([*argv, code], stdout=subprocess.PIPE, stderr=subprocess.PIPE) as process:
+        try:
+            assert process.stdout is not None
+            assert read_line(process.stdout, timeout=20) == b"started\n"
+            assert process.poll() is None  # still running: the line came through live
+            release.touch()
+            assert process.wait(timeout=20) == 0
+        finally:
+            process.kill()
     assert len(robot.delivered()) == 1
 
 
@@ -193,22 +189,21 @@ def read_line(stream: object, *, timeout: float) -> bytes:
 
 @pytest.fixture
 def fake_process() -> Iterator[tuple[subprocess.Popen[bytes], str]]:
-    process = subprocess.Popen(
+    with subprocess.Popen(
         [str(DINGWIRE), "fake", "--port", "0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE
-    )
-    try:
-        assert process.stderr is not None
-        first = read_line(process.stderr, timeout=30).decode()
-        assert first.startswith("dingwire fake DingTalk on http://127.0.0.1:")
-        url = first.split(" on ", 1)[1].split("/ ", 1)[0]
-        yield process, url
-    finally:
-        process.send_signal(signal.SIGINT)
+    ) as process:
         try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+            assert process.stderr is not None
+            first = read_line(process.stderr, timeout=30).decode()
+            assert first.startswith("dingwire fake DingTalk on http://127.0.0.1:")
+            url = first.split(" on ", 1)[1].split("/ ", 1)[0]
+            yield process, url
+        finally:
+            process.send_signal(signal.SIGINT)
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
 
 
 def test_dingwire_fake_serves_what_dingwire_send_sends(

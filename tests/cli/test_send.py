@@ -590,8 +590,8 @@ def test_throttled_by_dingtalk_exits_4_at_once(invoke: Invoke, dingtalk_fake: Fa
 def test_a_failed_part_says_which(invoke: Invoke, dingtalk_fake: FakeServer) -> None:
     # DingTalk lets one message a minute through this robot: part 2 is throttled.
     args, _ = robot_args(dingtalk_fake, rate_limit="1/60s")
-    result = invoke("send", "text", "-", *args, input="word " * 9000)
+    result = invoke("send", "text", "-", "--no-wait", *args, input="word " * 9000)
     assert result.exit_code == 4
-    assert "(that was part 2 of " in result.stderr
-    assert "1 sent before it)" in result.stderr
+    assert "part 2 of " in result.stderr
+    assert "1 part(s) before it were delivered" in result.stderr
     assert len(dingtalk_fake.delivered()) == 1

@@ -16,8 +16,10 @@ Rules kept here:
   process on the machine), a send waits for it, ``--max-wait`` seconds at most (a minute,
   DingTalk's window), then exits 4; ``--no-wait`` exits 4 at once. A robot that DingTalk
   itself throttled is locked out for 10 minutes: that exits 4 at once, because a script
-  or a CI job should not hang that long. The robot is therefore always asked with
-  ``block=False``; the waiting, bounded, happens here.
+  or a CI job should not hang that long. So a one-part message is sent with
+  ``block=False`` and the bounded waiting happens here. A message split into parts is
+  handed to the robot whole (``split=True``), which waits between the parts as long as it
+  must, so that they arrive together and in order; ``--no-wait`` makes it ``block=False``.
 - Every token and secret is handed to the :class:`~dingwire.cli._app.Invocation` as soon
   as it is read, so that no message printed afterwards can contain it.
 """
@@ -236,51 +238,30 @@ class Delivery:
 
     # -- sending ----------------------------------------------------------------------
 
-    def parts(self, message: MessageLike, *, splittable: bool) -> list[MessageLike]:
-        """``message``, or its numbered parts when it is too large and may be split.
+    def deliver(self, message: MessageLike, *, split: bool = False, verb: str = "sent") -> None:
+        """Send ``message`` (or print it, with ``--dry-run``); raise on failure.
 
-        Every part is built and measured here, before anything is sent.
+        With ``split``, a message over DingTalk's limit goes as numbered parts, in order.
         """
-        from dingwire.core.errors import TooLargeError
-
-        try:
-            self.robot.body(message)
-        except TooLargeError:
-            if not splittable:
-                raise
-        else:
-            return [message]
-        from dingwire.content import split
-
-        parts: list[MessageLike] = list(split(message))  # type: ignore[arg-type]
-        for part in parts:
-            self.robot.body(part)
-        return parts
-
-    def deliver(self, messages: Sequence[MessageLike], *, verb: str = "sent") -> None:
-        """Send ``messages`` in order (or print them, with ``--dry-run``); raise on failure."""
-        from dingwire.core.errors import DingwireError
-
+        # Every part is built and measured here, before anything is sent.
+        bodies = self.robot.bodies(message, split=split)
         if self.dry_run:
-            self.print_requests(messages)
+            self.print_requests(bodies)
             return
-        # Say why a send is slow (a wait for the budget, a retry); errors say themselves.
+        # Say why a send is slow (a retry, a wait between parts); errors say themselves.
         self.invocation.show_logs(40 if self.quiet else 20)  # logging.ERROR / logging.INFO
-        for index, message in enumerate(messages, 1):
-            try:
-                self._send(message)
-            except DingwireError as error:
-                if len(messages) > 1:
-                    error.add_note(
-                        f"(that was part {index} of {len(messages)}; {index - 1} sent before it)"
-                    )
-                raise
+        if len(bodies) == 1:
+            self._send_waiting(message)
+        else:
+            # The parts go out together: between them the robot waits for its budget as
+            # long as it must (unless --no-wait), and a failed part says how many arrived.
+            self.robot.send(message, split=True, block=self.max_wait > 0)
         if not self.quiet:
             to = f" to {self.robot.name}" if self.robot.name else ""
-            count = f" in {len(messages)} parts" if len(messages) > 1 else ""
+            count = f" in {len(bodies)} parts" if len(bodies) > 1 else ""
             say(f"{verb}{to}{count}")
 
-    def _send(self, message: MessageLike) -> None:
+    def _send_waiting(self, message: MessageLike) -> None:
         """Send one message, waiting up to ``max_wait`` in all for the robot's budget."""
         import time
 
@@ -289,7 +270,8 @@ class Delivery:
         waited = 0.0
         while True:
             try:
-                # Never block inside the robot: it would wait out a 10-minute lockout.
+                # Never block inside the robot: it would wait out a 10-minute lockout. A
+                # spent budget raises before anything is sent, so trying again is safe.
                 self.robot.send(message, block=False)
                 return
             except RateLimitedError as error:
@@ -301,17 +283,21 @@ class Delivery:
                 time.sleep(wait)
                 waited += wait
 
-    def print_requests(self, messages: Sequence[MessageLike]) -> None:
+    def print_requests(self, bodies: Sequence[bytes]) -> None:
         """Print each request as it would go out: ``POST <masked URL>``, then the body."""
         import time
 
         from dingwire.core.redact import mask_url
+        from dingwire.core.signing import signed_url
 
+        robot = self.robot
         timestamp_ms = round(time.time() * 1000)
-        for message in messages:
-            request = self.robot.request(message, timestamp_ms)
-            click.echo(f"{request.method} {mask_url(request.url)}")
-            click.echo(self.invocation.scrub(request.body.decode("utf-8")))
+        url = (
+            signed_url(robot.webhook, robot.secret, timestamp_ms) if robot.secret else robot.webhook
+        )
+        for body in bodies:
+            click.echo(f"POST {mask_url(url)}")
+            click.echo(self.invocation.scrub(body.decode("utf-8")))
         if not self.quiet:
-            count = f"{len(messages)} parts" if len(messages) > 1 else "1 message"
+            count = f"{len(bodies)} parts" if len(bodies) > 1 else "1 message"
             say(f"dry run: nothing sent ({count})")

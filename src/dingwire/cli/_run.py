@@ -296,7 +296,7 @@ def run(
         name = title or os.path.basename(command[0])
         try:
             report = fit_report(outcome, delivery, title=name, host=socket.gethostname())
-            delivery.deliver([report], verb="reported")
+            delivery.deliver(report, verb="reported")
         except Exception as error:
             # Whatever went wrong, the command's status is what the caller gets.
             text = describe_error(error, debug=delivery.invocation.debug)

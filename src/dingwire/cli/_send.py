@@ -140,7 +140,7 @@ def text(content: str | None, file: str | None, at: At | None, delivery: Deliver
     from dingwire.core.messages import Text
 
     message = Text(read_text(content, file, what="CONTENT"), at=at)
-    delivery.deliver(delivery.parts(message, splittable=True))
+    delivery.deliver(message, split=True)
 
 
 @send.command()
@@ -185,7 +185,7 @@ def markdown(
         if not issues and not delivery.quiet:
             say("lint: nothing to report")
     message = Markdown(title, content, at=at)
-    delivery.deliver(delivery.parts(message, splittable=True))
+    delivery.deliver(message, split=True)
 
 
 @send.command()
@@ -204,7 +204,7 @@ def link(title: str, text_: str, url: str, pic: str | None, delivery: Delivery) 
     """
     from dingwire.core.messages import Link
 
-    delivery.deliver([Link(title, text_, url, pic_url=pic)])
+    delivery.deliver(Link(title, text_, url, pic_url=pic))
 
 
 @send.command()
@@ -253,7 +253,7 @@ def actioncard(
         orientation="horizontal" if horizontal else "vertical",
         hide_avatar=hide_avatar,
     )
-    delivery.deliver([card])
+    delivery.deliver(card)
 
 
 @send.command()
@@ -278,7 +278,7 @@ def feedcard(items: tuple[tuple[str, str, str], ...], delivery: Delivery) -> Non
     """
     from dingwire.core.messages import FeedCard, FeedItem
 
-    delivery.deliver([FeedCard(tuple(FeedItem(t, u, p) for t, u, p in items))])
+    delivery.deliver(FeedCard(tuple(FeedItem(t, u, p) for t, u, p in items)))
 
 
 @send.command()
@@ -308,4 +308,4 @@ def raw(source: str, delivery: Delivery) -> None:
         ) from None
     if not isinstance(message, dict):
         raise click.UsageError(f"{where}: a message is a JSON object with a msgtype")
-    delivery.deliver([message])
+    delivery.deliver(message)
