@@ -90,6 +90,32 @@ def test_markdown_lint_on_clean_text(invoke: Invoke, dingtalk_fake: FakeServer) 
     assert dingtalk_fake.messages() == []
 
 
+def test_markdown_convert_rewrites_for_dingtalk(invoke: Invoke, dingtalk_fake: FakeServer) -> None:
+    args, _ = robot_args(dingtalk_fake)
+    table = "| job | result |\n|---|---|\n| lint | ok |"
+    result = invoke("send", "markdown", "--title", "T", table, "--convert", *args)
+    assert result.exit_code == 0, result.output
+    assert dingtalk_fake.delivered()[0].payload["markdown"]["text"] == "- job: lint  \n  result: ok"
+
+
+def test_actioncard_convert(invoke: Invoke, dingtalk_fake: FakeServer) -> None:
+    args, _ = robot_args(dingtalk_fake)
+    result = invoke(
+        "send",
+        "actioncard",
+        "--title",
+        "T",
+        "line one\nline two",
+        "--convert",
+        "--button",
+        "Open",
+        "https://e.com",
+        *args,
+    )
+    assert result.exit_code == 0, result.output
+    assert dingtalk_fake.delivered()[0].payload["actionCard"]["text"] == "line one  \nline two"
+
+
 def test_link(invoke: Invoke, dingtalk_fake: FakeServer) -> None:
     args, _ = robot_args(dingtalk_fake)
     result = invoke(

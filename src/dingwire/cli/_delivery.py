@@ -116,11 +116,10 @@ def delivery_options(*, dry_run_help: str) -> Callable[[Callable[..., Any]], Cal
             "--max-wait",
             type=click.FloatRange(min=0),
             default=DEFAULT_MAX_WAIT,
-            show_default=True,
             metavar="SECONDS",
             help="When the robot's budget (20 messages a minute) is spent, wait this long "
-            "at most for it, then exit 4. A robot DingTalk has throttled (blocked for 10 "
-            "minutes) exits 4 at once.",
+            "at most for it (default 60), then exit 4. A robot DingTalk has throttled "
+            "(blocked for 10 minutes) exits 4 at once.",
         ),
         click.option("--no-wait", is_flag=True, help="Exit 4 at once: --max-wait 0."),
         click.option("--quiet", "-q", is_flag=True, help="Print nothing when all goes well."),

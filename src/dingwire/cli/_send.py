@@ -34,6 +34,22 @@ DRY_RUN_HELP = (
 
 _FILE = click.Path(exists=True, dir_okay=False, allow_dash=True)
 
+_CONVERT = click.option(
+    "--convert",
+    is_flag=True,
+    help="Rewrite ordinary (GitHub) markdown into what DingTalk renders first: line breaks "
+    "kept, tables as lists, code blocks as quoted lines.",
+)
+
+
+def convert_markdown(text: str, convert: bool) -> str:
+    """``text``, rewritten for DingTalk when ``convert`` is set."""
+    if not convert:
+        return text
+    from dingwire.content import to_dingtalk_markdown
+
+    return to_dingtalk_markdown(text)
+
 
 def read_text(value: str | None, file: str | None, *, what: str = "TEXT") -> str:
     """The text given as an argument, ``--file PATH`` or ``-`` (stdin), without trailing newlines."""
@@ -153,6 +169,7 @@ def text(content: str | None, file: str | None, at: At | None, delivery: Deliver
     help="Print, on stderr, what DingTalk will not render as written (tables, code "
     "blocks, single line breaks); send anyway (add --dry-run to only check).",
 )
+@_CONVERT
 @mention_options
 @delivery_options(dry_run_help=DRY_RUN_HELP)
 def markdown(
@@ -160,6 +177,7 @@ def markdown(
     title: str,
     file: str | None,
     lint: bool,
+    convert: bool,
     at: At | None,
     delivery: Delivery,
 ) -> None:
@@ -172,10 +190,11 @@ def markdown(
     Examples:
       printf '#### Deploy done\\n\\n- api: **v2.3**\\n' | dingwire send markdown --title Deploy - -r ops
       dingwire send markdown --title "Nightly report" --file report.md --lint --robot ops
+      dingwire send markdown --title "Test results" --file results.md --convert -r ops
     """
     from dingwire.core.messages import Markdown
 
-    content = read_text(body, file)
+    content = convert_markdown(read_text(body, file), convert)
     if lint:
         from dingwire.content import lint_markdown
 
@@ -224,6 +243,7 @@ def link(title: str, text_: str, url: str, pic: str | None, delivery: Delivery) 
 )
 @click.option("--horizontal", is_flag=True, help="Lay the buttons out side by side.")
 @click.option("--hide-avatar", is_flag=True, help="Hide the robot's avatar.")
+@_CONVERT
 @delivery_options(dry_run_help=DRY_RUN_HELP)
 def actioncard(
     body: str | None,
@@ -232,6 +252,7 @@ def actioncard(
     buttons: tuple[tuple[str, str], ...],
     horizontal: bool,
     hide_avatar: bool,
+    convert: bool,
     delivery: Delivery,
 ) -> None:
     """Send an action card: markdown text with buttons.
@@ -248,7 +269,7 @@ def actioncard(
 
     card = ActionCard(
         title,
-        read_text(body, file),
+        convert_markdown(read_text(body, file), convert),
         buttons=tuple(Button(label, url) for label, url in buttons),
         orientation="horizontal" if horizontal else "vertical",
         hide_avatar=hide_avatar,
