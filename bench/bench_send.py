@@ -115,9 +115,7 @@ def kept_open_http_client(webhook: str, n: int) -> None:
     body = json.dumps({"msgtype": "text", "text": {"content": "测试"}}).encode()
     for _ in range(n):
         url = urllib.parse.urlsplit(signed_url(webhook, SECRET, round(time.time() * 1000)))
-        conn.request(
-            "POST", f"{url.path}?{url.query}", body, {"Content-Type": "application/json"}
-        )
+        conn.request("POST", f"{url.path}?{url.query}", body, {"Content-Type": "application/json"})
         assert json.loads(conn.getresponse().read())["errcode"] == 0
     conn.close()
 

@@ -53,11 +53,16 @@ class Request:
 
 @dataclass(frozen=True, slots=True)
 class SendResult:
-    """DingTalk accepted the message (``errcode == 0``)."""
+    """DingTalk accepted the message (``errcode == 0``).
+
+    ``attempts`` counts the requests it took (retries included); ``parts`` the messages it
+    was split into (1 unless sent with ``split=True``).
+    """
 
     errcode: int = 0
     errmsg: str = "ok"
     attempts: int = 1
+    parts: int = 1
 
 
 def encode_body(payload: Mapping[str, Any]) -> bytes:

@@ -149,16 +149,42 @@ class BaseRobot:
 
     # -- building ---------------------------------------------------------------------
 
-    def payload(self, message: MessageLike) -> dict[str, Any]:
-        """The JSON object this robot would send for ``message`` (default mentions, keyword)."""
+    def _with_default_mention(self, message: MessageLike) -> MessageLike:
+        if not self.mention:
+            return message
         payload = to_payload(message)
         if self.mention and payload["msgtype"] in ("text", "markdown") and "at" not in payload:
-            payload = to_payload({**payload, "at": self.mention.to_payload()})
-        return prepare_payload(payload, self.keywords)
+            return to_payload({**payload, "at": self.mention.to_payload()})
+        return message
+
+    def payload(self, message: MessageLike) -> dict[str, Any]:
+        """The JSON object this robot would send for ``message`` (default mentions, keyword)."""
+        return prepare_payload(self._with_default_mention(message), self.keywords)
 
     def body(self, message: MessageLike) -> bytes:
         """The exact bytes this robot would send; raises :class:`TooLargeError` if too big."""
-        body = encode_body(self.payload(message))
+        return self._body(self.payload(message))
+
+    def bodies(self, message: MessageLike, *, split: bool = False) -> list[bytes]:
+        """The bodies that send ``message``: one, or with ``split=True`` as many as it takes.
+
+        Parts come from :func:`dingwire.split`; the robot's default mention goes with the last
+        part only, and room is left in every part for the keyword the robot may add.
+        """
+        if not split:
+            return [self.body(message)]
+        whole = self.payload(message)
+        body = encode_body(whole)
+        if len(body) <= MAX_BODY_BYTES:
+            return [body]
+        from dingwire.content import split as split_message
+
+        room = max((len(f"【{k}】 ".encode()) for k in self.keywords), default=0)
+        parts = split_message(self._with_default_mention(message), limit=MAX_BODY_BYTES - room)
+        return [self._body(prepare_payload(to_payload(part), self.keywords)) for part in parts]
+
+    def _body(self, payload: dict[str, Any]) -> bytes:
+        body = encode_body(payload)
         if len(body) > MAX_BODY_BYTES:
             raise TooLargeError(
                 f"the message is {len(body):,} bytes of JSON; "
@@ -184,9 +210,26 @@ class BaseRobot:
     # -- sending ----------------------------------------------------------------------
 
     def _send_flow(
-        self, message: MessageLike, *, block: bool
+        self, message: MessageLike, *, block: bool, split: bool = False
     ) -> Generator[Request | float, Reply | DingwireError, SendResult]:
-        body = self.body(message)
+        bodies = self.bodies(message, split=split)
+        attempts = 0
+        for index, body in enumerate(bodies):
+            try:
+                result = yield from self._send_body_flow(body, block=block)
+            except DingwireError as error:
+                if len(bodies) > 1:
+                    error.add_note(
+                        f"part {index + 1} of {len(bodies)} failed; "
+                        f"{index} part(s) before it were delivered"
+                    )
+                raise
+            attempts += result.attempts
+        return replace(result, attempts=attempts, parts=len(bodies))
+
+    def _send_body_flow(
+        self, body: bytes, *, block: bool
+    ) -> Generator[Request | float, Reply | DingwireError, SendResult]:
         attempt = 0
         while True:
             attempt += 1

@@ -73,13 +73,16 @@ class Robot(BaseRobot, _Constructors):
     def _secrets(self) -> tuple[str, ...]:
         return tuple(s for s in (self.secret,) if s)
 
-    def send(self, message: MessageLike, *, block: bool = True) -> SendResult:
+    def send(
+        self, message: MessageLike, *, block: bool = True, split: bool = False
+    ) -> SendResult:
         """Send ``message``; return on ``errcode == 0``, raise a :class:`DingwireError` otherwise.
 
         With ``block=False`` a spent budget raises :class:`RateLimitedError` at once
-        instead of waiting.
+        instead of waiting. A message over 20,000 bytes raises :class:`TooLargeError`
+        unless ``split=True``, which sends it as numbered parts, in order.
         """
-        flow = self._send_flow(message, block=block)
+        flow = self._send_flow(message, block=block, split=split)
         try:
             step = next(flow)
             while True:
@@ -136,9 +139,11 @@ class AsyncRobot(BaseRobot, _Constructors):
             self._transport = AiohttpTransport(proxy=self.proxy, secrets=secrets)
         return self._transport
 
-    async def send(self, message: MessageLike, *, block: bool = True) -> SendResult:
+    async def send(
+        self, message: MessageLike, *, block: bool = True, split: bool = False
+    ) -> SendResult:
         """Send ``message``; the same contract as :meth:`Robot.send`."""
-        flow = self._send_flow(message, block=block)
+        flow = self._send_flow(message, block=block, split=split)
         try:
             step = next(flow)
             while True:
