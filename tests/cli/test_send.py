@@ -78,8 +78,23 @@ def test_markdown_lint_reports_and_still_sends(invoke: Invoke, dingtalk_fake: Fa
     table = "| a | b |\n|---|---|\n| 1 | 2 |"
     result = invoke("send", "markdown", "--title", "T", table, "--lint", *args)
     assert result.exit_code == 0, result.output
-    assert "lint: " in result.stderr
+    assert result.stderr.splitlines()[0] == (
+        "dingwire: lint: line 1: tables are not rendered by DingTalk; --convert turns them "
+        "into lists"
+    )
     assert len(dingtalk_fake.delivered()) == 1
+
+
+def test_markdown_lint_after_convert_reports_what_is_left(
+    invoke: Invoke, dingtalk_fake: FakeServer
+) -> None:
+    args, _ = robot_args(dingtalk_fake)
+    text = "| a | b |\n|---|---|\n| 1 | 2 |\n\n[docs](/relative)"
+    result = invoke("send", "markdown", "--title", "T", text, "--convert", "--lint", *args)
+    assert result.exit_code == 0, result.output
+    lint = [line for line in result.stderr.splitlines() if "lint:" in line]
+    assert len(lint) == 1
+    assert "absolute URL" in lint[0]
 
 
 def test_markdown_lint_on_clean_text(invoke: Invoke, dingtalk_fake: FakeServer) -> None:

@@ -200,7 +200,9 @@ def markdown(
 
         issues = lint_markdown(content)
         for issue in issues:
-            say(f"lint: {issue}")
+            # The library names its own fix; on the command line the fix is a flag.
+            advice = issue.message.replace("to_dingtalk_markdown", "--convert")
+            say(f"lint: line {issue.line}: {advice}")
         if not issues and not delivery.quiet:
             say("lint: nothing to report")
     message = Markdown(title, content, at=at)
