@@ -636,3 +636,23 @@ def test_a_failed_part_says_which(invoke: Invoke, dingtalk_fake: FakeServer) -> 
     assert "part 2 of " in result.stderr
     assert "1 part(s) before it were delivered" in result.stderr
     assert len(dingtalk_fake.delivered()) == 1
+
+
+def test_a_timeout_exits_3_and_says_the_message_may_have_arrived(
+    invoke: Invoke, dingtalk_fake: FakeServer
+) -> None:
+    robot = dingtalk_fake.add_robot()
+    dingtalk_fake.inject_fault(Fault("slow", delay=0.5))
+    url = f"dingtalk://{robot.token}?base_url={dingtalk_fake.url}&timeout=0.1s"
+    result = invoke("send", "text", "x", "--webhook", url, secrets=[robot.token])
+    assert result.exit_code == 3
+    assert "no reply within 0.1 s" in result.stderr
+    assert "may have arrived" in result.stderr
+
+
+def test_debug_logs_each_request_masked(invoke: Invoke, dingtalk_fake: FakeServer) -> None:
+    args, secrets = robot_args(dingtalk_fake, secret=True)
+    result = invoke("--debug", "send", "text", "x", *args, secrets=secrets)
+    assert result.exit_code == 0, result.output
+    assert "dingwire: POST " in result.stderr
+    assert "sign=**********" in result.stderr
