@@ -171,6 +171,7 @@ def test_the_live_feed_sends_each_new_record(dingtalk_fake: FakeServer) -> None:
     ops.client().send(dingwire.Text("before"))
     events: list[tuple[str, Any]] = []
     opened = threading.Event()
+    two_records = threading.Event()
 
     def listen() -> None:
         with requests.get(
@@ -184,6 +185,8 @@ def test_the_live_feed_sends_each_new_record(dingtalk_fake: FakeServer) -> None:
                     kind = line[7:]
                 elif line.startswith("data: ") and kind:
                     events.append((kind, json.loads(line[6:])))
+                    if len(events) == 2:
+                        two_records.set()
                     if len(events) == 3:
                         return
 
@@ -191,6 +194,8 @@ def test_the_live_feed_sends_each_new_record(dingtalk_fake: FakeServer) -> None:
     listener.start()
     assert opened.wait(TIMEOUT)
     ops.client().send(dingwire.Text("after"))
+    # Cleared before the feed sent it, a record is simply gone (the page reloads): wait.
+    assert two_records.wait(TIMEOUT)
     dingtalk_fake.clear()
     listener.join(TIMEOUT)
     assert not listener.is_alive()

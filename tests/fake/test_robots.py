@@ -94,7 +94,9 @@ def test_refusals_raise_the_libraries_errors(
     fake: FakeControls, settings: dict[str, object], client: dict[str, object], error: type
 ) -> None:
     robot = fake.add_robot(**settings)  # type: ignore[arg-type]
-    sender = fake.client(robot.token, str(client.get("secret") or robot.secret or "") or None)
+    secret = client.get("secret", robot.secret)
+    assert secret is None or isinstance(secret, str)
+    sender = fake.client(robot.token, secret)
     with pytest.raises(error):
         sender.send(Text("disk full"))
     assert robot.last is not None

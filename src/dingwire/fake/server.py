@@ -192,9 +192,10 @@ def serve(
     """
     settings = load_fake_config(config_path)
     sock = _listen(host, port)
-    if not quiet:
+    if not quiet and not any(getattr(h, "_dingwire_fake", False) for h in logger.handlers):
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
+        handler._dingwire_fake = True  # type: ignore[attr-defined]  # added once per process
         logger.addHandler(handler)
         logger.setLevel(logging.INFO)
         logger.propagate = False
