@@ -8,7 +8,6 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
-from tests.fake.conftest import NOW, NOW_MS, SECRET, TOKEN, body, send, signed_query, text
 
 from dingwire.core.errors import (
     IpNotAllowedError,
@@ -22,6 +21,7 @@ from dingwire.core.signing import sign
 from dingwire.fake.config import FakeRobot, FakeSettings
 from dingwire.fake.engine import FakeDingTalk, masked_query
 from dingwire.fake.faults import Fault
+from tests.fake.conftest import NOW, NOW_MS, SECRET, TOKEN, body, send, signed_query, text
 
 LEGACY_MORE = ", more: [https://ding-doc.dingtalk.com/doc#/serverapi2/qf2nxq]"
 

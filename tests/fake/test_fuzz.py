@@ -9,12 +9,12 @@ from urllib.parse import quote
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from tests.fake.conftest import SECRET, TOKEN, AsgiReply, call_asgi
 
 from dingwire.core.signing import sign
 from dingwire.fake.app import FakeApp, create_app
 from dingwire.fake.config import FakeRobot, FakeSettings
 from dingwire.fake.engine import FakeDingTalk
+from tests.fake.conftest import SECRET, TOKEN, AsgiReply, call_asgi
 
 FUZZ = settings(
     max_examples=150,
