@@ -612,7 +612,8 @@ def test_spent_budget_beyond_max_wait_exits_4(invoke: Invoke, dingtalk_fake: Fak
 
 def test_spent_budget_waits_for_the_next_slot(invoke: Invoke, dingtalk_fake: FakeServer) -> None:
     robot = dingtalk_fake.add_robot()
-    url = f"dingtalk://{robot.token}?base_url={dingtalk_fake.url}&rate_limit=1/0.3s"
+    # One message per 1.5 s: the second send comes well inside the window, so it must wait.
+    url = f"dingtalk://{robot.token}?base_url={dingtalk_fake.url}&rate_limit=1/1.5s"
     assert invoke("send", "text", "one", "--webhook", url).exit_code == 0
     result = invoke("send", "text", "two", "--webhook", url)
     assert result.exit_code == 0, result.output
