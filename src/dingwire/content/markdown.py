@@ -1,0 +1,445 @@
+"""Ordinary markdown (CommonMark + GFM) rewritten into what DingTalk shows well.
+
+DingTalk renders a subset of markdown (API.md §2.7): headings, quotes, bold, italic, links,
+images and lists. :func:`to_dingtalk_markdown` reads the text with markdown-it and writes it
+back in that subset. Rules it keeps:
+
+- **Line breaks survive.** DingTalk joins single newlines; every line break inside a
+  paragraph is written as a hard break (two spaces and a newline), blocks are separated by a
+  blank line.
+- **Tables become lists**, one item per row, one ``header: value`` line per cell.
+- **Code blocks stay readable**: each line is quoted (``>``) and written literally, its
+  indentation kept with no-break spaces, so nothing in it is read as markdown. The
+  language name of a fence is dropped, as any renderer drops it.
+- **Strikethrough and raw HTML are made harmless**: ``~~x~~`` shows its tildes, tags show as
+  text; ``<font color=...>`` (which DingTalk renders) and ``<br>`` (a line break) are kept.
+  A thematic break becomes a line of box-drawing characters.
+- **Nothing the author wrote is silently lost**: reference links become inline links,
+  autolinks ``[url](url)``, an empty link text its URL; a block nested deeper than
+  markdown-it reads is kept as literal text.
+- **Idempotent**: ``to_dingtalk_markdown(to_dingtalk_markdown(t)) == to_dingtalk_markdown(t)``.
+  Stray ``* _ [ ] ~ ` \\`` are escaped, so the output reads the same way every time.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from itertools import pairwise
+from typing import TYPE_CHECKING, Any
+
+from dingwire.content.escape import (
+    NBSP,
+    escape_text,
+    guard_first_char,
+    literal_lines,
+    protect_line_start,
+)
+from dingwire.content.parser import (
+    block_tokens,
+    inline_tokens,
+    needs_inline_parse,
+    too_deep,
+    top_level_ranges,
+)
+
+if TYPE_CHECKING:
+    from markdown_it.token import Token
+
+__all__ = ["RULE", "to_dingtalk_markdown"]
+
+RULE = "─" * 12
+"""What a thematic break (``---``) becomes: DingTalk does not draw one."""
+
+_PARA, _HEADING, _QUOTE, _BULLET, _ORDERED = "para", "heading", "quote", "bullet", "ordered"
+_EMPHASIS_OPEN = frozenset({"em_open", "strong_open"})
+_EMPHASIS_CLOSE = frozenset({"em_close", "strong_close"})
+
+_CHUNK_LINES = 400
+_BR = re.compile(r"<br\s*/?>\Z", re.IGNORECASE)
+_FONT = re.compile(
+    r"""<font\s+color\s*=\s*(?:"[^"<>]*"|'[^'<>]*'|[^\s"'=<>`]+)\s*>\Z|</font\s*>\Z""",
+    re.IGNORECASE,
+)
+# An ATX heading's closing sequence: " ##" at the end would be dropped when read again.
+_CLOSING_HASHES = re.compile(r"(?:^|(?<=[ \t]))#+[ \t]*$")
+
+
+def to_dingtalk_markdown(text: str) -> str:
+    """``text`` (CommonMark + GFM markdown) rewritten in the markdown DingTalk renders.
+
+    >>> to_dingtalk_markdown("Build **failed**\\nsee log")
+    'Build **failed**  \\nsee log'
+    >>> to_dingtalk_markdown("| job | result |\\n|---|---|\\n| lint | ok |")
+    '- job: lint  \\n  result: ok'
+
+    The result is stable: normalising it again changes nothing.
+    """
+    source = text.replace("\r\n", "\n").replace("\r", "\n").replace("\0", "\ufffd")
+    lines = source.split("\n")
+    chunks = _chunks(top_level_ranges(lines))
+    env: dict[str, Any] = {}
+    if "]:" in source:
+        # Link reference definitions: links may use one defined further down, so read
+        # them all before any inline content is.
+        for start, end in chunks:
+            if any("]:" in line for line in lines[start:end]):
+                block_tokens("\n".join(lines[start:end]), env)
+    blocks: list[_Block] = []
+    for start, end in chunks:
+        part = lines[start:end]
+        _Renderer(block_tokens("\n".join(part), env), env, part).top_level(blocks)
+    return "\n\n".join(b.text for b in blocks)
+
+
+def _chunks(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Runs of whole top-level blocks, about :data:`_CHUNK_LINES` lines each.
+
+    markdown-it is given one run at a time, so that its tokens for a large text are never
+    all alive at once: the garbage collector would scan them again and again.
+    """
+    out: list[tuple[int, int]] = []
+    for start, end in ranges:
+        if out and end - out[-1][0] <= _CHUNK_LINES:
+            out[-1] = (out[-1][0], end)
+        else:
+            out.append((start, end))
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class _Block:
+    """One rendered block, and what its neighbours need to know about it."""
+
+    kind: str
+    text: str
+    marker: str = ""
+    # Whether a list can start right after a paragraph line (CommonMark: non-empty, and an
+    # ordered list only from 1); if not, a blank line must come first.
+    interrupts: bool = True
+
+
+def _needs_blank(before: _Block, after: _Block) -> bool:
+    """Whether ``after`` would merge into ``before`` if only a newline separated them."""
+    if before.kind == _HEADING:
+        return False
+    if after.kind == _PARA:
+        return True  # a lazy continuation line
+    if after.kind == _QUOTE:
+        return before.kind == _QUOTE
+    if after.kind in (_BULLET, _ORDERED):
+        return not after.interrupts
+    return False
+
+
+def _quote(text: str) -> str:
+    return "\n".join(f"> {line}" if line else ">" for line in text.split("\n"))
+
+
+def _finish(raw: list[str]) -> list[str]:
+    """Inline lines, ready to join with hard breaks: trimmed, line starts made safe."""
+    lines = [line.strip(" \t") for line in raw]
+    start, end = 0, len(lines)
+    while start < end and not lines[start]:
+        start += 1
+    while end > start and not lines[end - 1]:
+        end -= 1
+    # An empty line in the middle (<br><br>) stays a line: a no-break space keeps the
+    # paragraph from ending there.
+    out = [protect_line_start(line) if line else NBSP for line in lines[start:end]]
+    if out:
+        out[0] = guard_first_char(out[0])
+    return out
+
+
+def _code_span(token: Token) -> str:
+    content, fence = token.content, token.markup
+    if (
+        content.startswith("`")
+        or content.endswith("`")
+        or (content.startswith(" ") and content.endswith(" ") and content.strip(" "))
+    ):
+        # markdown-it took one space off each side: put them back.
+        content = f" {content} "
+    return f"{fence}{content}{fence}"
+
+
+def _destination(token: Token, attr: str) -> str:
+    url = str(token.attrGet(attr) or "")
+    # Unbalanced parentheses would end the destination early; percent-encoded they cannot.
+    url = url.replace("(", "%28").replace(")", "%29").replace(" ", "%20")
+    title = token.attrGet("title")
+    if title:
+        quoted = str(title).replace("\\", "\\\\").replace('"', '\\"').replace("\n", " ")
+        return f'{url} "{quoted}"'
+    return url
+
+
+class _Renderer:
+    """Writes markdown-it's tokens back as DingTalk markdown."""
+
+    def __init__(self, tokens: list[Token], env: dict[str, Any], lines: list[str]) -> None:
+        self.tokens = tokens
+        self.env = env
+        self.lines = lines
+        self.deep = too_deep(tokens)
+
+    # -- blocks -------------------------------------------------------------------------
+
+    def top_level(self, out: list[_Block]) -> None:
+        """Render the top-level blocks, appending them to ``out`` (whose last block is the
+        one before them)."""
+        tokens = self.tokens
+        i = 0
+        while i < len(tokens):
+            end = self._close(i)
+            where = tokens[i].map
+            if self.deep and where and too_deep(tokens, i, end):
+                # markdown-it stopped reading part of this block: keep all of it as text.
+                start, stop = where
+                out.extend(_literal_blocks(self.lines[start:stop]))
+                i = end
+                continue
+            block, i = self._block(i, out[-1] if out else None)
+            if block is not None:
+                out.append(block)
+
+    def _close(self, i: int) -> int:
+        """The index after the block that starts at ``i``."""
+        tokens, level = self.tokens, self.tokens[i].level
+        if tokens[i].nesting != 1:
+            return i + 1
+        j = i + 1
+        while not (tokens[j].nesting == -1 and tokens[j].level == level):
+            j += 1
+        return j + 1
+
+    def _children(self, i: int, close: str) -> tuple[list[_Block], int]:
+        """The blocks from ``i`` up to the ``close`` token, and the index after it."""
+        out: list[_Block] = []
+        tokens = self.tokens
+        while tokens[i].type != close:
+            block, i = self._block(i, out[-1] if out else None)
+            if block is not None:
+                out.append(block)
+        return out, i + 1
+
+    def _block(self, i: int, before: _Block | None) -> tuple[_Block | None, int]:
+        token = self.tokens[i]
+        kind = token.type
+        if kind == "paragraph_open":
+            lines = self.inline_lines(self.tokens[i + 1].content)
+            return (_Block(_PARA, "  \n".join(lines)) if lines else None), i + 3
+        if kind == "heading_open":
+            return self._heading(token, self.tokens[i + 1].content), i + 3
+        if kind == "blockquote_open":
+            children, end = self._children(i + 1, "blockquote_close")
+            text = "\n\n".join(b.text for b in children)
+            return _Block(_QUOTE, _quote(text) if text else ">"), end
+        if kind in ("bullet_list_open", "ordered_list_open"):
+            return self._list(i, before)
+        if kind in ("fence", "code_block"):
+            code = literal_lines(token.content)
+            return (_Block(_QUOTE, _quote("  \n".join(code))) if code else None), i + 1
+        if kind == "html_block":
+            return self._html_block(token.content), i + 1
+        if kind == "hr":
+            return _Block(_PARA, RULE), i + 1
+        if kind == "table_open":
+            return self._table(i, before)
+        # Anything else markdown-it may produce: keep its text, literally.
+        end = self._close(i)
+        if token.map:
+            start, stop = token.map
+            blocks = _literal_blocks(self.lines[start:stop])
+            text = "\n\n".join(b.text for b in blocks)
+            return (_Block(_PARA, text) if text else None), end
+        return None, end
+
+    def _heading(self, token: Token, content: str) -> _Block:
+        text = " ".join(line for line in self.inline_lines(content) if line.strip(NBSP))
+        text = _CLOSING_HASHES.sub(lambda m: "\\" + m.group(), text)
+        hashes = "#" * int(token.tag[1])
+        return _Block(_HEADING, f"{hashes} {guard_first_char(text)}" if text else hashes)
+
+    def _list(self, i: int, before: _Block | None) -> tuple[_Block, int]:
+        tokens = self.tokens
+        opening = tokens[i]
+        ordered = opening.type == "ordered_list_open"
+        kind = _ORDERED if ordered else _BULLET
+        # Two lists of one kind in a row would be read as one list: alternate the markers.
+        if ordered:
+            marker = ")" if before and before.kind == _ORDERED and before.marker == "." else "."
+        else:
+            marker = "*" if before and before.kind == _BULLET and before.marker == "-" else "-"
+        items: list[tuple[str, list[_Block]]] = []
+        loose = False
+        j = i + 1
+        while tokens[j].type == "list_item_open":
+            number = tokens[j].info
+            children, j = self._children(j + 1, "list_item_close")
+            items.append((f"{number}{marker}" if ordered else marker, children))
+        end = j + 1
+        item_level = opening.level + 2
+        for k in range(i + 1, j):
+            t = tokens[k]
+            if t.type == "paragraph_open" and t.level == item_level and not t.hidden:
+                loose = True
+                break
+        if not loose:
+            loose = any(_needs_blank(a, b) for _, blocks in items for a, b in pairwise(blocks))
+        rendered = [_item(m, blocks, loose) for m, blocks in items]
+        first_empty = not items[0][1]
+        starts_at_one = not ordered or int(tokens[i + 1].info or "1") == 1
+        return (
+            _Block(
+                kind,
+                ("\n\n" if loose else "\n").join(rendered),
+                marker,
+                interrupts=starts_at_one and not first_empty,
+            ),
+            end,
+        )
+
+    def _table(self, i: int, before: _Block | None) -> tuple[_Block | None, int]:
+        tokens = self.tokens
+        header: list[str] = []
+        rows: list[list[list[str]]] = []
+        row: list[list[str]] = []
+        j = i + 1
+        while tokens[j].type != "table_close":
+            kind = tokens[j].type
+            if kind == "tr_open":
+                row = []
+            elif kind in ("th_open", "td_open"):
+                row.append(self.inline_lines(tokens[j + 1].content))
+                j += 2
+            elif kind == "tr_close":
+                if header or rows:
+                    rows.append(row)
+                else:
+                    header = [" ".join(cell) for cell in row]
+            j += 1
+        end = j + 1
+        marker = "*" if before and before.kind == _BULLET and before.marker == "-" else "-"
+        # A column empty in every row is still named, once, in the first item.
+        filled = [any(k < len(cells) and cells[k] for cells in rows) for k in range(len(header))]
+        items = []
+        for n, cells in enumerate(rows):
+            lines: list[str] = []
+            for k, (name, cell) in enumerate(zip(header, cells, strict=False)):
+                if cell:
+                    lines.append(f"{name}: {cell[0]}" if name else cell[0])
+                    lines.extend(cell[1:])
+                elif n == 0 and name and not filled[k]:
+                    lines.append(f"{name}:")
+            if lines:
+                items.append(_item(marker, [_Block(_PARA, "  \n".join(lines))], loose=False))
+        if items:
+            return _Block(_BULLET, "\n".join(items), marker), end
+        names = [name for name in header if name]
+        # A table with no rows still says something: its column names.
+        return (_Block(_PARA, " · ".join(names)) if names else None), end
+
+    def _html_block(self, content: str) -> _Block | None:
+        content = content.rstrip("\n")
+        if needs_inline_parse(content):
+            tokens = inline_tokens(content, self.env)
+            html = [t.content for t in tokens if t.type == "html_inline"]
+            if html and all(_FONT.match(h) or _BR.match(h) for h in html):
+                # Only tags DingTalk renders: keep it as markdown with its <font> tags.
+                lines = _finish(self._inline(tokens))
+                return _Block(_PARA, "  \n".join(lines)) if lines else None
+        lines = literal_lines(content)
+        return _Block(_PARA, "  \n".join(lines)) if lines else None
+
+    # -- inline -------------------------------------------------------------------------
+
+    def inline_lines(self, content: str) -> list[str]:
+        """A paragraph's (or cell's) content as lines to join with hard breaks."""
+        if not needs_inline_parse(content):
+            return _finish([escape_text(line) for line in content.split("\n")])
+        return _finish(self._inline(inline_tokens(content, self.env)))
+
+    def _inline(self, tokens: Sequence[Token]) -> list[str]:
+        lines: list[str] = []
+        buf: list[str] = []
+        links: list[tuple[Token, int, int]] = []
+        fonts = 0
+        for k, token in enumerate(tokens):
+            kind = token.type
+            if kind == "text":
+                buf.append(escape_text(token.content))
+            elif kind == "text_special":
+                buf.append(token.markup)  # a backslash escape or an entity, as written
+            elif kind in ("softbreak", "hardbreak"):
+                lines.append("".join(buf))
+                buf = []
+            elif kind in _EMPHASIS_OPEN or kind in _EMPHASIS_CLOSE:
+                buf.append(token.markup)
+            elif kind in ("s_open", "s_close"):
+                buf.append("\\~\\~")
+            elif kind == "code_inline":
+                buf.append(_code_span(token))
+            elif kind == "link_open":
+                links.append((token, len(lines), len(buf)))
+                buf.append("[")
+            elif kind == "link_close":
+                opening, at_line, at_buf = links.pop()
+                if at_line == len(lines) and at_buf == len(buf) - 1:
+                    # An empty link text would hide the link: show where it goes.
+                    buf.append(escape_text(str(opening.attrGet("href") or "")))
+                buf.append(f"]({_destination(opening, 'href')})")
+            elif kind == "image":
+                alt = " ".join(_finish(self._inline(token.children or [])))
+                buf.append(f"![{alt}]({_destination(token, 'src')})")
+            elif kind == "html_inline":
+                html = token.content
+                if _BR.match(html):
+                    # A line break, unless it sits just inside * or **, whose meaning
+                    # depends on the character next to them: "*a<br>*" is emphasis,
+                    # "*a  \n*" is not.
+                    after_open = k > 0 and tokens[k - 1].type in _EMPHASIS_OPEN
+                    before_close = k + 1 < len(tokens) and tokens[k + 1].type in _EMPHASIS_CLOSE
+                    if not (after_open or before_close):
+                        lines.append("".join(buf))
+                        buf = []
+                elif _FONT.match(html) and (not html.startswith("</") or fonts > 0):
+                    # A closing tag is kept only when it closes one that was kept.
+                    fonts += -1 if html.startswith("</") else 1
+                    buf.append(html)
+                else:
+                    first, *rest = html.split("\n")
+                    buf.append(escape_text(first))
+                    for part in rest:
+                        lines.append("".join(buf))
+                        buf = [escape_text(part)]
+            else:
+                buf.append(escape_text(token.content))
+        lines.append("".join(buf))
+        return lines
+
+
+def _item(marker: str, blocks: list[_Block], loose: bool) -> str:
+    if not blocks:
+        return marker
+    body = ("\n\n" if loose else "\n").join(b.text for b in blocks)
+    pad = " " * (len(marker) + 1)
+    first, *rest = body.split("\n")
+    return "\n".join([f"{marker} {first}", *(pad + line if line else "" for line in rest)])
+
+
+def _literal_blocks(lines: Sequence[str]) -> list[_Block]:
+    """Source lines kept as text: one paragraph per run of non-blank lines."""
+    out: list[_Block] = []
+    run: list[str] = []
+    for line in [*lines, ""]:
+        if line.strip():
+            run.append(line)
+        elif run:
+            text = "  \n".join(literal_lines("\n".join(run)))
+            if text:
+                out.append(_Block(_PARA, text))
+            run = []
+    return out

@@ -1,0 +1,351 @@
+"""Long messages split into parts that each fit DingTalk's body limit.
+
+:func:`split` keeps these rules:
+
+- **The whole body counts.** Every part's JSON body, exactly as
+  :func:`~dingwire.core.protocol.encode_body` writes it (title, numbering, mentions and
+  all), is at most ``limit`` bytes. Sizes are added up piece by piece as parts are packed,
+  never by encoding a growing part again and again, so splitting is linear in the text.
+- **Cut where the reader expects it**: between blocks first, inside a block only when the
+  block alone is larger than a part, and then it says so (see
+  :mod:`dingwire.content.cutting`). Never inside a character, a link or an image.
+- **Parts are numbered** ``(1/3)``: in the title of a markdown message (the chat list and
+  the notification show it), at the front of a text message's content.
+- **Mentions go with the last part**, so that the notification arrives when the whole
+  message has. The other parts carry no ``at``.
+- **A message that fits is returned as it is**, in a list of one.
+- Text and markdown messages split, and an action card too: its text goes out as markdown
+  parts and the card, with its buttons, comes last. Link and feed cards have nothing that
+  can be cut and raise :class:`~dingwire.core.errors.TooLargeError`.
+- A dict payload is split into dicts; its other fields go on every part (a ``msgUuid``
+  gets the part number, so that DingTalk does not take part 2 for a repeat of part 1).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, overload
+
+from dingwire.content.cutting import Piece, markdown_pieces, text_pieces
+from dingwire.content.parser import block_tokens
+from dingwire.content.size import json_size
+from dingwire.core.errors import MessageError, TooLargeError
+from dingwire.core.mentions import body_key
+from dingwire.core.messages import ActionCard, At, Markdown, Message, Text, to_payload
+from dingwire.core.protocol import MAX_BODY_BYTES, encode_body
+
+__all__ = ["split"]
+
+Part = Message | dict[str, Any]
+
+# A line that may hold a link reference definition: "[label]: destination".
+_DEFINITION_HINT = re.compile(r"^ {0,3}\[(?:\\.|[^\]\\])+\]:", re.MULTILINE)
+_LABEL = re.compile(r"\[((?:\\.|[^\[\]\\])+)\]")
+# Stands in for the text when measuring a part: long enough that ensure_mentions, which
+# checks the body for the @ tokens, finds them all and adds nothing.
+_PLACEHOLDER = "x"
+
+
+@overload
+def split(message: Message, limit: int = MAX_BODY_BYTES) -> list[Message]: ...
+
+
+@overload
+def split(message: Mapping[str, Any], limit: int = MAX_BODY_BYTES) -> list[dict[str, Any]]: ...
+
+
+def split(message: Message | Mapping[str, Any], limit: int = MAX_BODY_BYTES) -> list[Any]:
+    """``message`` as parts whose JSON bodies are each at most ``limit`` bytes.
+
+    Text and markdown (and action-card) messages are cut between blocks, numbered
+    ``(1/3)``, and their mentions go with the last part. A message that fits comes back
+    unchanged, as ``[message]``. A dict comes back as dicts.
+
+    >>> parts = split(Markdown("Nightly report", "## Results\\n\\n" + "ok\\n\\n" * 6000))
+    >>> len(parts), parts[0].title, parts[-1].title
+    (3, 'Nightly report (1/3)', 'Nightly report (3/3)')
+
+    A robot that adds a keyword tag to each part passes ``limit=20000 - len(tag bytes)``.
+    Raises :class:`TooLargeError` for a link or feed card that does not fit, or when
+    ``limit`` leaves no room for text once the title, numbering and mentions are counted.
+    """
+    if not isinstance(limit, int) or isinstance(limit, bool) or limit <= 0:
+        raise ValueError(f"limit must be a positive number of bytes, got {limit!r}")
+    payload = to_payload(message)  # validates a dict, and adds the @ tokens mentions need
+    size = len(encode_body(payload))
+    if size <= limit:
+        return [message]
+    shape = _shape(message, payload, size, limit)
+    texts = _pack_all(shape, limit)
+    parts = [shape.part(i, len(texts), text) for i, text in enumerate(texts, 1)]
+    for i, part in enumerate(parts, 1):
+        body = len(encode_body(to_payload(part)))
+        if body > limit:  # the arithmetic above is exact; this would be a bug
+            raise RuntimeError(f"dingwire: part {i} came out at {body} bytes, over {limit}")
+    return parts
+
+
+@dataclass(frozen=True, slots=True)
+class _Shape:
+    """How to cut one message's text and how to build each of its parts."""
+
+    markdown: bool
+    text: str
+    make: Callable[[str, str, bool, int], Part]  # (title suffix, text, last, number)
+    mention_tokens: tuple[str, ...]
+    mention_sep: str
+
+    def part(self, i: int, n: int, text: str) -> Part:
+        suffix = f"({i}/{n})" if n > 1 else ""
+        return self.make(suffix, text, i == n, i)
+
+    def envelope(self, n: int) -> int:
+        """The most bytes, besides the text, that a part of ``n`` takes (the last part,
+        which has the mentions and, for a card, the buttons; numbered ``n/n``)."""
+        placeholder = " ".join([_PLACEHOLDER, *self.mention_tokens])
+        part = self.make(f"({n}/{n})" if n > 1 else "", placeholder, True, n)
+        body = len(encode_body(to_payload(part)))
+        reserve = json_size(self.mention_sep + " ".join(self.mention_tokens))
+        return body - json_size(placeholder) + (reserve if self.mention_tokens else 0)
+
+
+def _titled(title: str, suffix: str) -> str:
+    return f"{title} {suffix}" if suffix else title
+
+
+def _numbered(text: str, suffix: str) -> str:
+    return f"{suffix} {text}" if suffix else text
+
+
+def _mention_tokens(at: Mapping[str, Any] | None) -> tuple[str, ...]:
+    if not at:
+        return ()
+    wanted = [*(at.get("atMobiles") or ()), *(at.get("atUserIds") or ())]
+    return tuple(f"@{who}" for who in dict.fromkeys(wanted))
+
+
+def _shape(message: Any, payload: dict[str, Any], size: int, limit: int) -> _Shape:
+    msgtype = payload["msgtype"]
+    too_large = f"the {msgtype} message is {size:,} bytes of JSON, over the limit of {limit:,}"
+    if msgtype not in ("text", "markdown", "actionCard"):
+        raise TooLargeError(
+            f"{too_large}; a {msgtype} message cannot be split: shorten it",
+            size=size,
+            limit=limit,
+        )
+    if isinstance(message, Message):
+        return _message_shape(message)
+    return _dict_shape(dict(message))
+
+
+def _message_shape(message: Message) -> _Shape:
+    if isinstance(message, Text):
+        at = message.at
+
+        def text_part(suffix: str, text: str, last: bool, i: int) -> Part:
+            return Text(_numbered(text, suffix), at=at if last else None)
+
+        return _Shape(False, message.content, text_part, _tokens_of(at), "\n")
+    if isinstance(message, Markdown):
+        title, at = message.title, message.at
+
+        def markdown_part(suffix: str, text: str, last: bool, i: int) -> Part:
+            return Markdown(_titled(title, suffix), text, at=at if last else None)
+
+        return _Shape(True, message.text, markdown_part, _tokens_of(at), "\n\n")
+    assert isinstance(message, ActionCard)
+    card = message
+
+    def card_part(suffix: str, text: str, last: bool, i: int) -> Part:
+        title = _titled(card.title, suffix)
+        if not last:
+            return Markdown(title, text)
+        return ActionCard(
+            title,
+            text,
+            buttons=card.buttons,
+            orientation=card.orientation,
+            hide_avatar=card.hide_avatar,
+        )
+
+    return _Shape(True, card.text, card_part, (), "")
+
+
+def _tokens_of(at: At | None) -> tuple[str, ...]:
+    return _mention_tokens(at.to_payload()) if at else ()
+
+
+def _dict_shape(payload: dict[str, Any]) -> _Shape:
+    msgtype = payload["msgtype"]
+    key = body_key(msgtype)
+    assert key is not None
+    body = dict(payload[msgtype])
+    at = payload.get("at")
+    rest = {k: v for k, v in payload.items() if k not in ("msgtype", msgtype, "at")}
+
+    def dict_part(suffix: str, text: str, last: bool, i: int) -> Part:
+        part: dict[str, Any]
+        if msgtype == "text":
+            part = {"msgtype": "text", "text": {**body, key: _numbered(text, suffix)}}
+        else:
+            title = _titled(str(body["title"]), suffix)
+            if msgtype == "actionCard" and not last:
+                part = {"msgtype": "markdown", "markdown": {"title": title, "text": text}}
+            else:
+                part = {"msgtype": msgtype, msgtype: {**body, "title": title, key: text}}
+        part.update(rest)
+        if suffix and "msgUuid" in rest:
+            part["msgUuid"] = f"{rest['msgUuid']}-{i}"
+        if last and at is not None:
+            part["at"] = at
+        return part
+
+    if msgtype == "text":
+        return _Shape(False, str(body[key]), dict_part, _mention_tokens(at), "\n")
+    tokens = _mention_tokens(at) if msgtype == "markdown" else ()
+    return _Shape(True, str(body[key]), dict_part, tokens, "\n\n")
+
+
+# -- packing ------------------------------------------------------------------------------
+
+
+def _pack_all(shape: _Shape, limit: int) -> list[str]:
+    text = shape.text.replace("\r\n", "\n").replace("\r", "\n")
+    refs = _References.find(text) if shape.markdown else None
+    if refs is not None:
+        text = refs.text
+    n = 9
+    while True:
+        room = limit - shape.envelope(n)
+        if room <= json_size("x") + 2:
+            raise TooLargeError(
+                f"a limit of {limit:,} bytes leaves no room for text once the title, "
+                "numbering and mentions are counted",
+                size=limit - room,
+                limit=limit,
+            )
+        pieces = (
+            markdown_pieces(text, refs.env if refs else None)
+            if shape.markdown
+            else text_pieces(text)
+        )
+        if not pieces:
+            raise MessageError("there is no text to split", field="text")
+        texts = _pack(pieces, room, refs)
+        if len(texts) <= n:
+            return texts
+        n = n * 10 + 9  # one more digit in "(n/n)"
+
+
+def _pack(pieces: Sequence[Piece], room: int, refs: _References | None) -> list[str]:
+    """Pieces packed greedily into texts of at most ``room`` bytes each."""
+    out: list[str] = []
+    parts: list[str] = []
+    size = 0
+    last: Piece | None = None
+    used: set[int] = set()
+    defs = 0  # bytes of the definitions this part needs
+
+    def flush() -> None:
+        nonlocal parts, size, last, used, defs
+        assert last is not None
+        text = "".join(parts) + last.tail
+        if refs is not None and used:
+            text += refs.block(used)
+        out.append(text)
+        parts, size, last, used, defs = [], 0, None, set(), 0
+
+    stack = list(reversed(pieces))
+    while stack:
+        piece = stack.pop()
+        tail = json_size(piece.tail)
+        new: set[int] = set()
+        if refs is not None:
+            new = refs.needed(piece) - used
+        if last is not None:
+            more = refs.size(used | new) - defs if refs is not None and new else 0
+            grown = size + json_size(piece.sep) + json_size(piece.text)
+            if grown + tail + defs + more <= room:
+                parts += (piece.sep, piece.text)
+                size, last, defs = grown, piece, defs + more
+                used |= new
+                continue
+            flush()
+            if refs is not None:
+                new = refs.needed(piece)
+        opening = piece.opening()
+        opened = json_size(opening)
+        own = refs.size(new) if refs is not None and new else 0
+        if opened + tail + own <= room:
+            parts, size, last, used, defs = [opening], opened, piece, set(new), own
+            continue
+        stack.extend(reversed(piece.explode(room - own)))
+    if last is not None:
+        flush()
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class _References:
+    """Link reference definitions (``[label]: url``), taken out of the text and written
+    again at the end of each part whose links use them."""
+
+    text: str
+    env: dict[str, Any]
+    runs: tuple[str, ...]
+    labels: Mapping[str, frozenset[int]]
+
+    @classmethod
+    def find(cls, text: str) -> _References | None:
+        if not _DEFINITION_HINT.search(text):
+            return None
+        env: dict[str, Any] = {}
+        tokens = block_tokens(text, env)
+        if not env.get("references"):
+            return None
+        lines = text.split("\n")
+        covered = [False] * len(lines)
+        for t in tokens:
+            if t.level == 0 and t.map:
+                for i in range(*t.map):
+                    covered[i] = True
+        runs: list[str] = []
+        labels: dict[str, set[int]] = {}
+        i = 0
+        while i < len(lines):
+            if covered[i] or not lines[i].strip():
+                i += 1
+                continue
+            j = i
+            while j < len(lines) and not covered[j] and lines[j].strip():
+                j += 1
+            run_env: dict[str, Any] = {}
+            block_tokens("\n".join(lines[i:j]), run_env)
+            for label in run_env.get("references", {}):
+                labels.setdefault(label, set()).add(len(runs))
+            runs.append("\n".join(lines[i:j]))
+            lines[i:j] = [""] * (j - i)
+            i = j
+        return cls(
+            "\n".join(lines),
+            env,
+            tuple(runs),
+            {k: frozenset(v) for k, v in labels.items()},
+        )
+
+    def needed(self, piece: Piece) -> set[int]:
+        """The definition runs that ``piece``'s links may use."""
+        from markdown_it.common.utils import normalizeReference
+
+        found: set[int] = set()
+        for m in _LABEL.finditer(piece.head + piece.text):
+            found |= self.labels.get(normalizeReference(m.group(1)), frozenset())
+        return found
+
+    def block(self, runs: set[int]) -> str:
+        return "\n\n" + "\n".join(self.runs[i] for i in sorted(runs))
+
+    def size(self, runs: set[int]) -> int:
+        return json_size(self.block(runs)) if runs else 0
