@@ -136,7 +136,7 @@ def _lint_inline(token: Token, env: dict[str, Any], issue: _Report, *, paragraph
     content = token.content
     first = token.map[0] if token.map else 0
     if not needs_inline_parse(content):
-        if paragraph and "\n" in content:
+        if paragraph and re.search(r"(?<!  )\n", content):  # two spaces make a hard break
             issue(first, "line-break")
         return
     line = first
