@@ -131,8 +131,9 @@ def test_debug_shows_the_traceback(invoke: Invoke, monkeypatch: pytest.MonkeyPat
     monkeypatch.setattr("dingwire.core.signing.sign", broken)
     result = invoke("--debug", "sign", "--secret", "SECdebugsecret", secrets=["SECdebugsecret"])
     assert result.exit_code == EXIT_INTERNAL
-    assert "Traceback" in result.stderr
+    assert result.stderr.startswith("Traceback (most recent call last):")
     assert "boom with **********" in result.stderr
+    assert result.stderr.splitlines()[-2].startswith("dingwire: internal error: RuntimeError")
 
 
 def test_ctrl_c_exits_130(invoke: Invoke, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -79,6 +79,14 @@ class Invocation:
 
         return scrub(text, self.secrets) if any(s in text for s in self.secrets) else text
 
+    def show_traceback(self, error: BaseException) -> None:
+        """With ``--debug``, print ``error``'s traceback on stderr, scrubbed."""
+        if self.debug:
+            import traceback
+
+            trace = "".join(traceback.format_exception(error)).rstrip()
+            click.echo(self.scrub(trace), err=True)
+
     def show_logs(self, level: int) -> None:
         """Show dingwire's log records from ``level`` up on stderr (waits, retries), scrubbed.
 
@@ -141,15 +149,9 @@ def exit_status(error: BaseException) -> int:
     return EXIT_INTERNAL
 
 
-def describe_error(error: BaseException, *, debug: bool = False) -> str:
-    """``error`` for a person: one or two lines (the traceback first, with ``debug``)."""
+def describe_error(error: BaseException) -> str:
+    """``error`` for a person: what happened, then ``→`` what to do (and any notes)."""
     from dingwire.core.errors import DingwireError
-
-    trace = ""
-    if debug:
-        import traceback
-
-        trace = "".join(traceback.format_exception(error))
 
     if isinstance(error, DingwireError):
         text = error.describe()
@@ -160,13 +162,13 @@ def describe_error(error: BaseException, *, debug: bool = False) -> str:
         text = f"internal error: {type(error).__name__}: {error}\n  → run again with --debug "
         text += "for the traceback, and please report it"
     notes = getattr(error, "__notes__", None) or []
-    return trace + "\n".join([text, *(f"  {note}" for note in notes)])
+    return "\n".join([text, *(f"  {note}" for note in notes)])
 
 
 def _report(error: BaseException, invocation: Invocation) -> int:
     """Print ``error`` for a person, scrubbed; return its exit status."""
-    text = describe_error(error, debug=invocation.debug)
-    click.echo(f"dingwire: {invocation.scrub(text)}", err=True)
+    invocation.show_traceback(error)
+    click.echo(f"dingwire: {invocation.scrub(describe_error(error))}", err=True)
     return exit_status(error)
 
 

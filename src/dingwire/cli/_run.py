@@ -299,8 +299,9 @@ def run(
             delivery.deliver(report, verb="reported")
         except Exception as error:
             # Whatever went wrong, the command's status is what the caller gets.
-            text = describe_error(error, debug=delivery.invocation.debug)
-            say(f"the report was not sent: {delivery.invocation.scrub(text)}")
+            delivery.invocation.show_traceback(error)
+            text = delivery.invocation.scrub(describe_error(error))
+            say(f"the report was not sent: {text}")
     ctx.exit(outcome.status)
 
 
