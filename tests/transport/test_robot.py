@@ -244,3 +244,29 @@ def test_refused_connection_error_does_not_leak_the_token() -> None:
 def test_dict_messages(endpoint: Endpoint) -> None:
     robot(endpoint).send({"msgtype": "text", "text": {"content": "raw"}})
     assert json.loads(endpoint.seen[0].body) == {"msgtype": "text", "text": {"content": "raw"}}
+
+
+def test_max_wait_bounds_the_wait_for_the_budget(endpoint: Endpoint) -> None:
+    now = [0.0]
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        now[0] += seconds
+
+    r = robot(endpoint, rate_limit="1/60s", clock=lambda: now[0], sleep=sleep)
+    r.send(Text("first"))
+    with pytest.raises(RateLimitedError) as caught:
+        r.send(Text("second"), max_wait=30)
+    assert caught.value.retry_after == pytest.approx(60)
+    assert slept == []
+    r.send(Text("second"), max_wait=61)
+    assert slept == [pytest.approx(60)]
+
+
+def test_max_wait_bounds_the_wait_for_a_lockout(endpoint: Endpoint) -> None:
+    endpoint.then("json", 130101, "send too fast, exceed 20 times per minute")
+    with pytest.raises(ThrottledError) as caught:
+        robot(endpoint, lockout=600, sleep=lambda s: None).send(Text("x"), max_wait=60)
+    assert caught.value.retry_after == 600
+    assert len(endpoint.seen) == 1

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 import random
 import time
 from collections.abc import Callable, Generator, Sequence
@@ -210,13 +211,23 @@ class BaseRobot:
     # -- sending ----------------------------------------------------------------------
 
     def _send_flow(
-        self, message: MessageLike, *, block: bool, split: bool = False
+        self,
+        message: MessageLike,
+        *,
+        block: bool,
+        split: bool = False,
+        max_wait: float | None = None,
     ) -> Generator[Request | float, Reply | DingwireError, SendResult]:
         bodies = self.bodies(message, split=split)
+        if max_wait is not None and max_wait < 0:
+            raise ValueError("max_wait must not be negative")
+        # The latest moment a wait (budget, lockout) may end; past it, raise instead.
+        now = self._clock()
+        deadline = now if not block else now + max_wait if max_wait is not None else math.inf
         attempts = 0
         for index, body in enumerate(bodies):
             try:
-                result = yield from self._send_body_flow(body, block=block)
+                result = yield from self._send_body_flow(body, deadline)
             except DingwireError as error:
                 if len(bodies) > 1:
                     error.add_note(
@@ -228,20 +239,23 @@ class BaseRobot:
         return replace(result, attempts=attempts, parts=len(bodies))
 
     def _send_body_flow(
-        self, body: bytes, *, block: bool
+        self, body: bytes, deadline: float
     ) -> Generator[Request | float, Reply | DingwireError, SendResult]:
         attempt = 0
         while True:
             attempt += 1
             while True:
-                wait = self.rate_store.acquire(self._key, self.rate, self._clock())
+                now = self._clock()
+                wait = self.rate_store.acquire(self._key, self.rate, now)
                 if wait <= 0:
                     break
-                if not block:
-                    raise RateLimitedError(
-                        f"the robot's budget ({self.rate}) is spent; next send in {wait:.1f} s",
-                        retry_after=wait,
+                if now + wait > deadline:
+                    why = (
+                        "the robot is locked out"
+                        if self.rate is None
+                        else (f"the robot's budget ({self.rate}) is spent")
                     )
+                    raise RateLimitedError(f"{why}; next send in {wait:.1f} s", retry_after=wait)
                 logger.info("dingwire: %s waits %.1f s for its rate limit", self, wait)
                 yield wait
             timestamp_ms = round(self._clock() * 1000)
@@ -264,15 +278,17 @@ class BaseRobot:
                 # every sender that shares the store stays quiet for the lockout.
                 self.rate_store.lock_out(self._key, self._clock() + self.lockout)
                 error.retry_after = self.lockout
-                delay = self._retry_delay(attempt, error, block)
+                delay = self._retry_delay(attempt, error, deadline)
             except DingwireError as error:
-                delay = self._retry_delay(attempt, error, block)
+                delay = self._retry_delay(attempt, error, deadline)
             yield delay
 
-    def _retry_delay(self, attempt: int, error: DingwireError, block: bool) -> float:
+    def _retry_delay(self, attempt: int, error: DingwireError, deadline: float) -> float:
         delay = self.retry.delay(attempt, error, self._rng)
-        if delay is None or (isinstance(error, ThrottledError) and not block):
+        if delay is None:
             raise error
+        if isinstance(error, ThrottledError) and self._clock() + self.lockout > deadline:
+            raise error  # waiting out the lockout is more than the caller allows
         # A throttled robot's wait is in the store: the next acquire() sleeps it out.
         logger.warning(
             "dingwire: %s attempt %d failed (%s); retrying in %.1f s", self, attempt, error, delay

@@ -73,9 +73,7 @@ class Robot(BaseRobot, _Constructors):
     def _secrets(self) -> tuple[str, ...]:
         return tuple(s for s in (self.secret,) if s)
 
-    def send(
-        self, message: MessageLike, *, block: bool = True, split: bool = False
-    ) -> SendResult:
+    def send(self, message: MessageLike, *, block: bool = True, split: bool = False) -> SendResult:
         """Send ``message``; return on ``errcode == 0``, raise a :class:`DingwireError` otherwise.
 
         With ``block=False`` a spent budget raises :class:`RateLimitedError` at once
@@ -140,10 +138,15 @@ class AsyncRobot(BaseRobot, _Constructors):
         return self._transport
 
     async def send(
-        self, message: MessageLike, *, block: bool = True, split: bool = False
+        self,
+        message: MessageLike,
+        *,
+        block: bool = True,
+        split: bool = False,
+        max_wait: float | None = None,
     ) -> SendResult:
         """Send ``message``; the same contract as :meth:`Robot.send`."""
-        flow = self._send_flow(message, block=block, split=split)
+        flow = self._send_flow(message, block=block, split=split, max_wait=max_wait)
         try:
             step = next(flow)
             while True:
