@@ -73,14 +73,23 @@ class Robot(BaseRobot, _Constructors):
     def _secrets(self) -> tuple[str, ...]:
         return tuple(s for s in (self.secret,) if s)
 
-    def send(self, message: MessageLike, *, block: bool = True, split: bool = False) -> SendResult:
+    def send(
+        self,
+        message: MessageLike,
+        *,
+        block: bool = True,
+        split: bool = False,
+        max_wait: float | None = None,
+    ) -> SendResult:
         """Send ``message``; return on ``errcode == 0``, raise a :class:`DingwireError` otherwise.
 
-        With ``block=False`` a spent budget raises :class:`RateLimitedError` at once
-        instead of waiting. A message over 20,000 bytes raises :class:`TooLargeError`
-        unless ``split=True``, which sends it as numbered parts, in order.
+        When the robot's budget is spent (or DingTalk locked it out), ``send`` waits; with
+        ``max_wait`` it waits at most that many seconds in all, and with ``block=False`` not
+        at all, raising :class:`RateLimitedError` (``retry_after`` says how long) instead.
+        A message over 20,000 bytes raises :class:`TooLargeError` unless ``split=True``,
+        which sends it as numbered parts, in order.
         """
-        flow = self._send_flow(message, block=block, split=split)
+        flow = self._send_flow(message, block=block, split=split, max_wait=max_wait)
         try:
             step = next(flow)
             while True:
