@@ -233,9 +233,9 @@ class _Source:
             if kind == "blockquote" and node.children:
                 return self._blocks(parent, node.children, (*chain, Quote()), start)
             if kind == "table":
-                return self._table(parent, node, chain, start, end)
+                return self._table(parent, node, chain, start, end, room)
             if kind == "fence":
-                return self._fence(parent, node, chain, start, end)
+                return self._fence(parent, node, chain, start, end, room)
             return self._lines(parent, start, end, chain, spans=kind in ("paragraph", "heading"))
 
         return split
@@ -254,12 +254,16 @@ class _Source:
         rest[0].sep, rest[0].head = "\n", ""
         return [lead, *rest]
 
-    def _table(self, parent: Piece, node: _Node, chain: Chain, start: int, end: int) -> list[Piece]:
+    def _table(
+        self, parent: Piece, node: _Node, chain: Chain, start: int, end: int, room: int
+    ) -> list[Piece]:
         rows = [r for body in node.children if body.type == "tbody" for r in body.children]
         if not rows or rows[0].start < 0:
             return self._lines(parent, start, end, chain, spans=True)
         header = range(start, rows[0].start)
         repeat = "".join(containers.continuation(self.lines[i], i, chain) + "\n" for i in header)
+        if not _leaves_room(room, repeat, [self.lines[r.start] for r in rows], ""):
+            return self._lines(parent, start, end, chain, spans=True)
         pieces = []
         for k, row in enumerate(rows):
             line = row.start
@@ -275,7 +279,9 @@ class _Source:
             )
         return _frame(pieces, parent)
 
-    def _fence(self, parent: Piece, node: _Node, chain: Chain, start: int, end: int) -> list[Piece]:
+    def _fence(
+        self, parent: Piece, node: _Node, chain: Chain, start: int, end: int, room: int
+    ) -> list[Piece]:
         lines, fence = self.lines, node.markup
         last = lines[end - 1]
         closing = last[containers.prefix_end(last, end - 1, chain) :].strip(" \t")
@@ -286,6 +292,8 @@ class _Source:
         repeat = containers.continuation(lines[start], start, chain) + "\n"
         prefix = containers.content_prefix(chain)
         close = f"\n{prefix}{fence}\n{prefix}{MARK}"
+        if not _leaves_room(room, repeat, lines[start + 1 : body_end], close):
+            return self._lines(parent, start, end, chain, spans=False)
         pieces = []
         for line in range(start + 1, body_end):
             before = lines[start] + "\n" if line == start + 1 else ""
@@ -419,6 +427,31 @@ class _Source:
         return split
 
 
+def _leaves_room(room: int, head: str, lines: Sequence[str], tail: str) -> bool:
+    """Whether every one of ``lines`` fits a part that repeats ``head`` and ends with
+    ``tail``. If not, a table or code block is cut as lines of text instead: better a
+    header not repeated than rows cut in the middle."""
+    widest = max((json_size(line) for line in lines), default=0)
+    return json_size(head) + widest + json_size(tail) <= room
+
+
+def _longest(cutter: Cutter, p: int, head: str, room: int, chain: Chain, tail: str) -> Piece | None:
+    """The longest piece from ``p`` that fits ``room`` with ``head`` and ``tail``."""
+    budget = room - (json_size(_reopen(head, chain)) if head else 0) - json_size(tail)
+    while budget > 0:
+        end = cutter.cut(p, budget)
+        if end <= p:
+            return None
+        piece = Piece(cutter.text[p:end], "", head=head, tail=tail, chain=chain)
+        # Reopening a list item can change the first line's width (a tab becomes a marker
+        # and spaces): measure what will really be sent.
+        over = json_size(piece.opening()) + json_size(tail) - room
+        if over <= 0:
+            return piece
+        budget -= over
+    return None
+
+
 def _chars(
     parent: Piece,
     room: int,
@@ -437,29 +470,25 @@ def _chars(
     p = 0
     while True:
         head = heads(p)
+        # The rest, if it fits (without the repeated header or fence, if need be).
         last = Piece(text[p:], "", head=head, tail=parent.tail, chain=chain)
+        if json_size(last.opening()) + json_size(last.tail) > room and head:
+            last = Piece(text[p:], "", tail=parent.tail, chain=chain)
         if json_size(last.opening()) + json_size(last.tail) <= room:
             out.append(last)
             break
-        opened = json_size(_reopen(head, chain)) if head else 0
-        budget = room - opened - json_size(cut_tail)
-        while True:
-            end = cutter.cut(p, budget) if budget > 0 else p
-            if end <= p:
-                raise TooLargeError(
-                    f"a limit that leaves {room:,} bytes for text is too small to cut this "
-                    f"text into parts",
-                    size=json_size(text),
-                    limit=room,
-                )
-            piece = Piece(text[p:end], "", head=head, tail=cut_tail, chain=chain)
-            # Reopening a list item can change the first line's width (a tab becomes a
-            # marker and spaces): measure what will really be sent.
-            over = json_size(piece.opening()) + json_size(cut_tail) - room
-            if over <= 0:
-                break
-            budget -= over
+        piece = _longest(cutter, p, head, room, chain, cut_tail)
+        if piece is None and head:
+            # The repeated header or fence leaves no room: go on without it.
+            piece = _longest(cutter, p, "", room, chain, cut_tail)
+        if piece is None:
+            raise TooLargeError(
+                f"a limit that leaves {room:,} bytes for text is too small to cut this "
+                "text into parts",
+                size=json_size(text),
+                limit=room,
+            )
         out.append(piece)
-        p = end
+        p += len(piece.text)
     out[0].sep = parent.sep
     return out

@@ -45,7 +45,7 @@ RULES: dict[str, str] = {
     ),
     "strikethrough": "strikethrough is not rendered by DingTalk: the tildes show",
     "html": "HTML is not rendered by DingTalk (only <font color=...>); the tags may show",
-    "rule": "horizontal rules are not rendered by DingTalk",
+    "rule": f"horizontal rules are not rendered by DingTalk; {_FIX} draws a line of characters",
     "code-span": "inline code is not in DingTalk's markdown subset; the backticks may show",
     "underscore": "DingTalk's subset has *italic* and **bold**; underscores may show as they are",
     "setext-heading": "underlined headings are not in DingTalk's subset; use # headings",

@@ -55,6 +55,9 @@ RULE = "─" * 12
 _PARA, _HEADING, _QUOTE, _BULLET, _ORDERED = "para", "heading", "quote", "bullet", "ordered"
 _EMPHASIS_OPEN = frozenset({"em_open", "strong_open"})
 _EMPHASIS_CLOSE = frozenset({"em_close", "strong_close"})
+# What the renderer writes differently from the source, next to which emphasis may pair
+# up differently when read again.
+_REWRITTEN = frozenset({"s_open", "s_close", "html_inline", "hardbreak", "link_open"})
 
 _CHUNK_LINES = 400
 _BR = re.compile(r"<br\s*/?>\Z", re.IGNORECASE)
@@ -143,14 +146,57 @@ def _finish(raw: list[str]) -> list[str]:
     start, end = 0, len(lines)
     while start < end and not lines[start]:
         start += 1
-    while end > start and not lines[end - 1]:
+    # A paragraph ends at its last non-blank character, no-break and ideographic spaces
+    # included, when it is read again: end it there now.
+    while end > start and not lines[end - 1].rstrip():
         end -= 1
+    if end > start:
+        lines[end - 1] = lines[end - 1].rstrip()
     # An empty line in the middle (<br><br>) stays a line: a no-break space keeps the
     # paragraph from ending there.
     out = [protect_line_start(line) if line else NBSP for line in lines[start:end]]
     if out:
         out[0] = guard_first_char(out[0])
     return out
+
+
+def _run_of(token: Token | None) -> str:
+    """The emphasis character of ``token``, if it is emphasis markup."""
+    if token is not None and (token.type in _EMPHASIS_OPEN or token.type in _EMPHASIS_CLOSE):
+        return token.markup[0]
+    return ""
+
+
+def _text(content: str, before: Token | None, after: Token | None) -> str:
+    """A text token, escaped, except for ``*`` or ``_`` left over from a run whose other
+    characters are emphasis markup next to it: escaping them would shorten the run, and
+    the length of a run decides what it matches ("***a**" is not "\\***a**")."""
+    lead = trail = ""
+    char = _run_of(before)
+    if char and content.startswith(char):
+        rest = content.lstrip(char)
+        lead, content = content[: len(content) - len(rest)], rest
+    char = _run_of(after)
+    if char and content.endswith(char):
+        rest = content.rstrip(char)
+        trail, content = content[len(rest) :], rest
+    return lead + escape_text(content) + trail
+
+
+def _closes_run(tokens: Sequence[Token], k: int) -> bool:
+    return k < len(tokens) and tokens[k].type in _EMPHASIS_CLOSE
+
+
+def _join(lines: Sequence[str]) -> str:
+    """Lines joined by hard breaks: two spaces and a newline, or just a newline after a
+    line that ends with a backslash break of its own (an odd run of backslashes, since an
+    escaped backslash is two)."""
+    out: list[str] = []
+    for line in lines[:-1]:
+        run = len(line) - len(line.rstrip("\\"))
+        out.append(line + ("\n" if run % 2 else "  \n"))
+    out.extend(lines[-1:])
+    return "".join(out)
 
 
 def _code_span(token: Token) -> str:
@@ -230,7 +276,7 @@ class _Renderer:
         kind = token.type
         if kind == "paragraph_open":
             lines = self.inline_lines(self.tokens[i + 1].content)
-            return (_Block(_PARA, "  \n".join(lines)) if lines else None), i + 3
+            return (_Block(_PARA, _join(lines)) if lines else None), i + 3
         if kind == "heading_open":
             return self._heading(token, self.tokens[i + 1].content), i + 3
         if kind == "blockquote_open":
@@ -258,7 +304,7 @@ class _Renderer:
         return None, end
 
     def _heading(self, token: Token, content: str) -> _Block:
-        text = " ".join(line for line in self.inline_lines(content) if line.strip(NBSP))
+        text = " ".join(line for line in self.inline_lines(content) if line.strip(NBSP)).rstrip()
         text = _CLOSING_HASHES.sub(lambda m: "\\" + m.group(), text)
         hashes = "#" * int(token.tag[1])
         return _Block(_HEADING, f"{hashes} {guard_first_char(text)}" if text else hashes)
@@ -335,7 +381,7 @@ class _Renderer:
                 elif n == 0 and name and not filled[k]:
                     lines.append(f"{name}:")
             if lines:
-                items.append(_item(marker, [_Block(_PARA, "  \n".join(lines))], loose=False))
+                items.append(_item(marker, [_Block(_PARA, _join(lines))], loose=False))
         if items:
             return _Block(_BULLET, "\n".join(items), marker), end
         names = [name for name in header if name]
@@ -350,7 +396,7 @@ class _Renderer:
             if html and all(_FONT.match(h) or _BR.match(h) for h in html):
                 # Only tags DingTalk renders: keep it as markdown with its <font> tags.
                 lines = _finish(self._inline(tokens))
-                return _Block(_PARA, "  \n".join(lines)) if lines else None
+                return _Block(_PARA, _join(lines)) if lines else None
         lines = literal_lines(content)
         return _Block(_PARA, "  \n".join(lines)) if lines else None
 
@@ -360,9 +406,19 @@ class _Renderer:
         """A paragraph's (or cell's) content as lines to join with hard breaks."""
         if not needs_inline_parse(content):
             return _finish([escape_text(line) for line in content.split("\n")])
-        return _finish(self._inline(inline_tokens(content, self.env)))
+        tokens = inline_tokens(content, self.env)
+        lines = _finish(self._inline(tokens))
+        kinds = {t.type for t in tokens}
+        if kinds & _EMPHASIS_OPEN and kinds & _REWRITTEN:
+            # Emphasis pairs up by rules that look at the characters around each * and _,
+            # and the rewriting above changed some of those: read the result back, and if
+            # it reads differently, show the asterisks as written rather than guess.
+            again = inline_tokens(_join(lines), self.env)
+            if _finish(self._inline(again)) != lines:
+                lines = _finish(self._inline(tokens, literal=True))
+        return lines
 
-    def _inline(self, tokens: Sequence[Token]) -> list[str]:
+    def _inline(self, tokens: Sequence[Token], *, literal: bool = False) -> list[str]:
         lines: list[str] = []
         buf: list[str] = []
         links: list[tuple[Token, int, int]] = []
@@ -370,14 +426,28 @@ class _Renderer:
         for k, token in enumerate(tokens):
             kind = token.type
             if kind == "text":
-                buf.append(escape_text(token.content))
+                if literal:
+                    buf.append(escape_text(token.content))
+                    continue
+                before = tokens[k - 1] if k else None
+                after = tokens[k + 1] if k + 1 < len(tokens) else None
+                buf.append(_text(token.content, before, after))
             elif kind == "text_special":
-                buf.append(token.markup)  # a backslash escape or an entity, as written
+                if token.info == "escape" and token.content == token.markup:
+                    # A backslash before a character it cannot escape is a backslash.
+                    buf.append(escape_text(token.content))
+                else:
+                    buf.append(token.markup)  # an escape or an entity, as written
             elif kind in ("softbreak", "hardbreak"):
+                opens = k > 0 and tokens[k - 1].type in _EMPHASIS_OPEN
+                if kind == "hardbreak" and (opens or _closes_run(tokens, k + 1)):
+                    # A backslash break next to * or _ stays one: two spaces there would
+                    # turn "*\\⏎x*" (emphasis) into "*  ⏎x*" (not).
+                    buf.append("\\")
                 lines.append("".join(buf))
                 buf = []
             elif kind in _EMPHASIS_OPEN or kind in _EMPHASIS_CLOSE:
-                buf.append(token.markup)
+                buf.append(escape_text(token.markup) if literal else token.markup)
             elif kind in ("s_open", "s_close"):
                 buf.append("\\~\\~")
             elif kind == "code_inline":
@@ -398,11 +468,13 @@ class _Renderer:
                 html = token.content
                 if _BR.match(html):
                     # A line break, unless it sits just inside * or **, whose meaning
-                    # depends on the character next to them: "*a<br>*" is emphasis,
-                    # "*a  \n*" is not.
+                    # depends on the character next to them ("*a<br>*" is emphasis,
+                    # "*a  \n*" is not): there it shows as written, which keeps it.
                     after_open = k > 0 and tokens[k - 1].type in _EMPHASIS_OPEN
                     before_close = k + 1 < len(tokens) and tokens[k + 1].type in _EMPHASIS_CLOSE
-                    if not (after_open or before_close):
+                    if after_open or before_close:
+                        buf.append(escape_text(html))
+                    else:
                         lines.append("".join(buf))
                         buf = []
                 elif _FONT.match(html) and (not html.startswith("</") or fonts > 0):

@@ -43,6 +43,7 @@ _INLINE_TRIGGER = re.compile(r"[\\`~*_\[<&]")
 
 
 _FENCE = re.compile(r" {0,3}(?P<fence>`{3,}|~{3,})(?P<info>.*)$")
+_ITEM = re.compile(r"(?:(?P<bullet>[-+*])|\d{1,9}(?P<delim>[.)]))(?:[ \t]|$)")
 _HTML_BLOCKS = (
     (re.compile(r" {0,3}<(?:script|pre|style|textarea)(?:[ \t>]|$)", re.I),
      re.compile(r"</(?:script|pre|style|textarea)>", re.I)),
@@ -85,12 +86,13 @@ def inline_tokens(content: str, env: dict[str, Any] | None = None) -> list[Token
 
 def top_level_ranges(lines: Sequence[str]) -> list[tuple[int, int]]:
     """Line ranges ``(start, end)`` that each hold whole top-level blocks, found without
-    parsing: after a blank line, a line starting in column 0 starts a new top-level block,
-    unless a code fence or an HTML block that runs across blank lines is open. Blank lines
-    between ranges belong to none.
+    parsing. After a blank line, a line starting in column 0 starts a new top-level block,
+    unless a code fence or an HTML block that runs across blank lines is open, or the line
+    is the next item of a list (same bullet, or same ``.``/``)`` after a number). Blank
+    lines between ranges belong to none.
 
-    Every boundary found is a boundary markdown-it agrees with; markdown-it may find more
-    (a heading right after a paragraph, say) inside one range.
+    Every boundary found is one markdown-it agrees with; markdown-it may find more (a
+    heading right after a paragraph, say) inside one range.
     """
     out: list[tuple[int, int]] = []
     start: int | None = None
@@ -98,6 +100,9 @@ def top_level_ranges(lines: Sequence[str]) -> list[tuple[int, int]]:
     fence: tuple[str, int] | None = None
     closer: re.Pattern[str] | None = None
     after_blank = True
+    # The kind of marker of the top-level list that may still be open ("-", "+", "*",
+    # "." or ")"): an item with the same kind after a blank line continues it.
+    listing: str | None = None
     for i, line in enumerate(lines):
         if fence is not None or closer is not None:
             if fence is not None and _closes(line, fence):
@@ -109,9 +114,14 @@ def top_level_ranges(lines: Sequence[str]) -> list[tuple[int, int]]:
         if not line.strip(" \t"):
             after_blank = True
             continue
-        if start is not None and after_blank and line[0] not in " \t":
-            out.append((start, last + 1))
-            start = None
+        if line[0] not in " \t":
+            m = _ITEM.match(line)
+            kind = (m["bullet"] or m["delim"]) if m else None
+            if start is not None and after_blank and (kind is None or kind != listing):
+                out.append((start, last + 1))
+                start = None
+            if kind is not None or after_blank:
+                listing = kind
         if start is None:
             start = i
         after_blank = False

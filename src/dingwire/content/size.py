@@ -69,7 +69,8 @@ class Cutter:
     """Finds cut positions in ``text`` so that each piece fits a byte budget.
 
     ``protected`` are ``(start, end)`` spans that a cut should not fall inside (links,
-    images, code spans…); ``fixed`` spans may never be cut inside at all (line prefixes).
+    images, code spans…); ``fixed`` spans even less (the marks that start a line). Only
+    when nothing else fits the budget is one of them cut, protected spans first.
 
     >>> Cutter("hello wide world").cut(0, 11)
     11
@@ -101,11 +102,13 @@ class Cutter:
             return len(text)
         # The largest end that fits the budget.
         limit = bisect_right(sums, sums[start] + budget, start) - 1
-        for strict in (True, False):
+        # First outside protected spans and fixed marks; then inside protected spans (a
+        # link longer than a message); at last anywhere between whole characters.
+        for level in (2, 1, 0):
             best = None
             p = limit
             while p > start:
-                span = self._span_at(p, strict=strict)
+                span = self._span_at(p, level)
                 if span is not None:
                     p = span[0]
                     continue
@@ -121,13 +124,11 @@ class Cutter:
                 p -= 1
             if best is not None:
                 return best
-            # Nothing outside the protected spans fits: a link longer than a whole message
-            # has to be cut after all, still between characters.
         return start
 
-    def _span_at(self, p: int, *, strict: bool) -> tuple[int, int] | None:
-        span = _containing(self._fixed, p)
-        if span is None and strict:
+    def _span_at(self, p: int, level: int) -> tuple[int, int] | None:
+        span = _containing(self._fixed, p) if level >= 1 else None
+        if span is None and level >= 2:
             span = _containing(self._protected, p)
         return span
 

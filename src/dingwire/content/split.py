@@ -263,8 +263,12 @@ def _pack(pieces: Sequence[Piece], room: int, refs: _References | None) -> list[
         tail = json_size(piece.tail)
         new: set[int] = set()
         if refs is not None:
-            new = refs.needed(piece) - used
+            new = refs.needed(piece)
+        opening = piece.opening()
+        own = refs.size(new) if refs is not None and new else 0
+        alone = json_size(opening) + tail + own <= room
         if last is not None:
+            new -= used
             more = refs.size(used | new) - defs if refs is not None and new else 0
             grown = size + json_size(piece.sep) + json_size(piece.text)
             if grown + tail + defs + more <= room:
@@ -272,15 +276,12 @@ def _pack(pieces: Sequence[Piece], room: int, refs: _References | None) -> list[
                 size, last, defs = grown, piece, defs + more
                 used |= new
                 continue
-            flush()
-            if refs is not None:
-                new = refs.needed(piece)
-        opening = piece.opening()
-        opened = json_size(opening)
-        own = refs.size(new) if refs is not None and new else 0
-        if opened + tail + own <= room:
-            parts, size, last, used, defs = [opening], opened, piece, set(new), own
+            if alone:
+                flush()
+        if alone and last is None:
+            parts, size, last, used, defs = [opening], json_size(opening), piece, set(new), own
             continue
+        # Too large for any part: cut it, and let its first pieces fill this part.
         stack.extend(reversed(piece.explode(room - own)))
     if last is not None:
         flush()
