@@ -1,0 +1,1 @@
+"""Tests for dingwire.content: normaliser, linter, escaping and splitting."""

@@ -1,0 +1,51 @@
+"""The top-level boundaries found without parsing agree with markdown-it's."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from dingwire.content.parser import inline_spans, top_level_ranges
+from tests.content.helpers import tokens
+from tests.content.strategies import CHAOS, DOCUMENT
+
+
+def _straddles(text: str) -> list[int]:
+    """Boundaries found by the scan that some top-level block of markdown-it crosses."""
+    lines = text.split("\n")
+    starts = [start for start, _ in top_level_ranges(lines)]
+    blocks = [t.map for t in tokens(text) if t.level == 0 and t.map and t.nesting >= 0]
+    return [b for b in starts for m in blocks if m[0] < b < m[1]]
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.one_of(DOCUMENT, CHAOS, st.text()))
+def test_no_block_crosses_a_boundary(text: str) -> None:
+    assert _straddles(text.replace("\r", "\n")) == []
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.one_of(DOCUMENT, CHAOS))
+def test_ranges_cover_every_non_blank_line(text: str) -> None:
+    lines = text.split("\n")
+    covered = {i for start, end in top_level_ranges(lines) for i in range(start, end)}
+    assert {i for i, line in enumerate(lines) if line.strip(" \t")} <= covered
+
+
+def test_fences_and_html_blocks_hold_their_blank_lines() -> None:
+    text = "a\n\n```\ncode\n\nmore code\n```\n\n<!--\n\ncomment\n-->\n\nb"
+    assert top_level_ranges(text.split("\n")) == [(0, 1), (2, 7), (8, 12), (13, 14)]
+
+
+def test_spans_cover_links_images_code_and_html() -> None:
+    text = "x [l](https://a.example) ![i](https://b.example) `c` <b> &amp; \\* <https://c.example>"
+    found = [text[a:b] for a, b in inline_spans(text)]
+    assert found == [
+        "[l](https://a.example)",
+        "![i](https://b.example)",
+        "`c`",
+        "<b>",
+        "&amp;",
+        "\\*",
+        "<https://c.example>",
+    ]
