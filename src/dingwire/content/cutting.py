@@ -23,6 +23,7 @@ text back. :mod:`dingwire.content.split` packs pieces into messages and asks a p
 
 from __future__ import annotations
 
+import re
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -43,6 +44,8 @@ MARK = "…(continued)"
 """Ends a message whose last block goes on in the next one."""
 
 Splitter = Callable[["Piece", int], list["Piece"]]
+# A stretch that is one heading: an ATX heading line, or a line and its underline.
+_HEADING = re.compile(r" {0,3}(?:#{1,6}(?:[ \t][^\n]*)?|[^\n]+\n {0,3}(?:=+|-+)[ \t]*)\Z")
 Chain = tuple[Container, ...]
 
 
@@ -53,7 +56,8 @@ class Piece:
     ``sep`` joins it to the piece before it in the same message; ``head`` is written before
     it when it starts a message (a repeated table header or code fence); ``tail`` after it
     when a message ends with it but its block goes on (:data:`MARK`, a closing fence).
-    ``chain`` are the quotes and list items it sits in.
+    ``chain`` are the quotes and list items it sits in; ``keep`` marks a heading, which
+    should start the message of the block it heads rather than end the one before.
     """
 
     text: str
@@ -62,6 +66,7 @@ class Piece:
     tail: str = ""
     chain: Chain = ()
     splitter: Splitter | None = field(default=None, repr=False)
+    keep: bool = False  # a heading: it goes in the part of what follows it
 
     def opening(self) -> str:
         """The text when this piece starts a message: its head, list items reopened."""
@@ -135,10 +140,18 @@ def markdown_pieces(text: str, env: dict[str, Any] | None = None) -> list[Piece]
     ``env`` holds markdown-it's link reference definitions, which tell links from brackets.
     """
     source = _Source(text.split("\n"), env or {})
-    return [
-        Piece("\n".join(source.lines[s:e]), "\n\n", splitter=source.segment_splitter(s))
-        for s, e in top_level_ranges(source.lines)
-    ]
+    pieces = []
+    for start, end in top_level_ranges(source.lines):
+        text = "\n".join(source.lines[start:end])
+        pieces.append(
+            Piece(
+                text,
+                "\n\n",
+                splitter=source.segment_splitter(start),
+                keep=_HEADING.match(text) is not None,
+            )
+        )
+    return pieces
 
 
 @dataclass(slots=True)
@@ -217,6 +230,7 @@ class _Source:
                     tail=tail,
                     chain=chain,
                     splitter=self._node_splitter(node, chain, start),
+                    keep=node.type == "heading",
                 )
             )
             prev_end = end

@@ -423,6 +423,7 @@ class _Renderer:
         buf: list[str] = []
         links: list[tuple[Token, int, int]] = []
         fonts = 0
+        last_break = ""  # what made the line break that nothing has followed yet
         for k, token in enumerate(tokens):
             kind = token.type
             if kind == "text":
@@ -439,6 +440,9 @@ class _Renderer:
                 else:
                     buf.append(token.markup)  # an escape or an entity, as written
             elif kind in ("softbreak", "hardbreak"):
+                if last_break == "br" and not "".join(buf):
+                    continue  # "<br>⏎" is one line break, not two
+                last_break = "newline"
                 opens = k > 0 and tokens[k - 1].type in _EMPHASIS_OPEN
                 if kind == "hardbreak" and (opens or _closes_run(tokens, k + 1)):
                     # A backslash break next to * or _ stays one: two spaces there would
@@ -474,9 +478,12 @@ class _Renderer:
                     before_close = k + 1 < len(tokens) and tokens[k + 1].type in _EMPHASIS_CLOSE
                     if after_open or before_close:
                         buf.append(escape_text(html))
+                    elif last_break == "newline" and not "".join(buf):
+                        last_break = "br"  # "⏎<br>" is one line break too
                     else:
                         lines.append("".join(buf))
                         buf = []
+                        last_break = "br"
                 elif _FONT.match(html) and (not html.startswith("</") or fonts > 0):
                     # A closing tag is kept only when it closes one that was kept.
                     fonts += -1 if html.startswith("</") else 1

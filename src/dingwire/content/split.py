@@ -240,50 +240,59 @@ def _pack_all(shape: _Shape, limit: int) -> list[str]:
 
 
 def _pack(pieces: Sequence[Piece], room: int, refs: _References | None) -> list[str]:
-    """Pieces packed greedily into texts of at most ``room`` bytes each."""
+    """Pieces packed greedily into texts of at most ``room`` bytes each.
+
+    Sizes are added up as pieces go in (each piece is measured once, or once more when it
+    starts a part), so packing is linear in the text.
+    """
     out: list[str] = []
-    parts: list[str] = []
-    size = 0
-    last: Piece | None = None
+    # The current part: each piece, as written, its bytes, and the definitions it brought.
+    part: list[tuple[Piece, str, int, set[int]]] = []
+    size = defs = 0
     used: set[int] = set()
-    defs = 0  # bytes of the definitions this part needs
 
     def flush() -> None:
-        nonlocal parts, size, last, used, defs
-        assert last is not None
-        text = "".join(parts) + last.tail
+        nonlocal part, size, defs, used
+        text = "".join(written for _, written, _, _ in part) + part[-1][0].tail
         if refs is not None and used:
             text += refs.block(used)
         out.append(text)
-        parts, size, last, used, defs = [], 0, None, set(), 0
+        part, size, defs, used = [], 0, 0, set()
 
     stack = list(reversed(pieces))
     while stack:
         piece = stack.pop()
         tail = json_size(piece.tail)
-        new: set[int] = set()
-        if refs is not None:
-            new = refs.needed(piece)
-        opening = piece.opening()
-        own = refs.size(new) if refs is not None and new else 0
-        alone = json_size(opening) + tail + own <= room
-        if last is not None:
-            new -= used
+        needed = refs.needed(piece) if refs is not None else set()
+        if part:
+            new = needed - used
             more = refs.size(used | new) - defs if refs is not None and new else 0
-            grown = size + json_size(piece.sep) + json_size(piece.text)
+            written = piece.sep + piece.text
+            grown = size + json_size(written)
             if grown + tail + defs + more <= room:
-                parts += (piece.sep, piece.text)
-                size, last, defs = grown, piece, defs + more
+                part.append((piece, written, grown - size, new))
+                size, defs = grown, defs + more
                 used |= new
                 continue
-            if alone:
+            heading, _, bytes_, brought = part[-1]
+            if heading.keep and len(part) > 1 and not brought:
+                # A heading starts the next part, with what it heads.
+                part.pop()
+                size -= bytes_
                 flush()
-        if alone and last is None:
-            parts, size, last, used, defs = [opening], json_size(opening), piece, set(new), own
+                stack += [piece, heading]
+                continue
+        opening = piece.opening()
+        own = refs.size(needed) if refs is not None and needed else 0
+        if json_size(opening) + tail + own <= room:
+            if part:
+                flush()
+            size, defs, used = json_size(opening), own, set(needed)
+            part = [(piece, opening, size, needed)]
             continue
         # Too large for any part: cut it, and let its first pieces fill this part.
         stack.extend(reversed(piece.explode(room - own)))
-    if last is not None:
+    if part:
         flush()
     return out
 
