@@ -9,6 +9,13 @@ Importing dingwire imports no HTTP library: http.client loads when a robot first
 aiohttp when an async robot does.
 """
 
+from dingwire.content import (
+    LintIssue,
+    escape_markdown,
+    lint_markdown,
+    split,
+    to_dingtalk_markdown,
+)
 from dingwire.core.errors import (
     ApiError,
     BadResponseError,
@@ -75,6 +82,7 @@ __all__ = [
     "IpNotAllowedError",
     "KeywordError",
     "Link",
+    "LintIssue",
     "Markdown",
     "MemoryRateStore",
     "Message",
@@ -97,6 +105,10 @@ __all__ = [
     "TooLargeError",
     "TransportError",
     "__version__",
+    "escape_markdown",
+    "lint_markdown",
     "sign",
     "signed_url",
+    "split",
+    "to_dingtalk_markdown",
 ]

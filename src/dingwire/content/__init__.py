@@ -10,7 +10,7 @@ Nothing here imports markdown-it until it is first needed.
 
 from dingwire.content.escape import escape_markdown
 from dingwire.content.lint import LintIssue, lint_markdown
-from dingwire.content.markdown import to_dingtalk_markdown
+from dingwire.content.normalise import to_dingtalk_markdown
 from dingwire.content.split import split
 
 __all__ = ["LintIssue", "escape_markdown", "lint_markdown", "split", "to_dingtalk_markdown"]

@@ -20,14 +20,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from dingwire.content.parser import (
-    MAX_NESTING,
-    block_tokens,
-    inline_tokens,
-    needs_inline_parse,
-    too_deep,
-)
-
 if TYPE_CHECKING:
     from markdown_it.token import Token
 
@@ -92,6 +84,8 @@ def lint_markdown(text: str) -> list[LintIssue]:
 
     An empty list means DingTalk shows the text as written.
     """
+    from dingwire.content.parser import MAX_NESTING, block_tokens, too_deep
+
     env: dict[str, Any] = {}
     tokens = block_tokens(text, env)
     found: set[LintIssue] = set()
@@ -126,6 +120,8 @@ def lint_markdown(text: str) -> list[LintIssue]:
 
 
 def _lint_html_block(token: Token, env: dict[str, Any], issue: _Report) -> None:
+    from dingwire.content.parser import inline_tokens
+
     line = token.map[0] if token.map else 0
     tags = [t.content for t in inline_tokens(token.content, env) if t.type == "html_inline"]
     if not tags or not all(_FONT.match(tag) for tag in tags):
@@ -133,6 +129,8 @@ def _lint_html_block(token: Token, env: dict[str, Any], issue: _Report) -> None:
 
 
 def _lint_inline(token: Token, env: dict[str, Any], issue: _Report, *, paragraph: bool) -> None:
+    from dingwire.content.parser import inline_tokens, needs_inline_parse
+
     content = token.content
     first = token.map[0] if token.map else 0
     if not needs_inline_parse(content):

@@ -26,15 +26,15 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, overload
+from typing import TYPE_CHECKING, Any, overload
 
-from dingwire.content.cutting import Piece, markdown_pieces, text_pieces
-from dingwire.content.parser import block_tokens
-from dingwire.content.size import json_size
 from dingwire.core.errors import MessageError, TooLargeError
 from dingwire.core.mentions import body_key
 from dingwire.core.messages import ActionCard, At, Markdown, Message, Text, to_payload
 from dingwire.core.protocol import MAX_BODY_BYTES, encode_body
+
+if TYPE_CHECKING:
+    from dingwire.content.cutting import Piece
 
 __all__ = ["split"]
 
@@ -104,6 +104,8 @@ class _Shape:
     def envelope(self, n: int) -> int:
         """The most bytes, besides the text, that a part of ``n`` takes (the last part,
         which has the mentions and, for a card, the buttons; numbered ``n/n``)."""
+        from dingwire.content.size import json_size
+
         placeholder = " ".join([_PLACEHOLDER, *self.mention_tokens])
         part = self.make(f"({n}/{n})" if n > 1 else "", placeholder, True, n)
         body = len(encode_body(to_payload(part)))
@@ -212,6 +214,10 @@ def _dict_shape(payload: dict[str, Any]) -> _Shape:
 
 
 def _pack_all(shape: _Shape, limit: int) -> list[str]:
+    # The cutting machinery loads on first use, so that importing dingwire stays cheap.
+    from dingwire.content.cutting import markdown_pieces, text_pieces
+    from dingwire.content.size import json_size
+
     text = shape.text.replace("\r\n", "\n").replace("\r", "\n")
     refs = _References.find(text) if shape.markdown else None
     if refs is not None:
@@ -245,6 +251,8 @@ def _pack(pieces: Sequence[Piece], room: int, refs: _References | None) -> list[
     Sizes are added up as pieces go in (each piece is measured once, or once more when it
     starts a part), so packing is linear in the text.
     """
+    from dingwire.content.size import json_size
+
     out: list[str] = []
     # The current part: each piece, as written, its bytes, and the definitions it brought.
     part: list[tuple[Piece, str, int, set[int]]] = []
@@ -311,6 +319,8 @@ class _References:
     def find(cls, text: str) -> _References | None:
         if not _DEFINITION_HINT.search(text):
             return None
+        from dingwire.content.parser import block_tokens
+
         env: dict[str, Any] = {}
         tokens = block_tokens(text, env)
         if not env.get("references"):
@@ -358,4 +368,6 @@ class _References:
         return "\n\n" + "\n".join(self.runs[i] for i in sorted(runs))
 
     def size(self, runs: set[int]) -> int:
+        from dingwire.content.size import json_size
+
         return json_size(self.block(runs)) if runs else 0

@@ -1,24 +1,11 @@
-"""Ordinary markdown (CommonMark + GFM) rewritten into what DingTalk shows well.
+"""How :func:`~dingwire.to_dingtalk_markdown` writes markdown-it's tokens back: the rules
+are in :mod:`dingwire.content.normalise`; this module keeps them block by block.
 
-DingTalk renders a subset of markdown (API.md §2.7): headings, quotes, bold, italic, links,
-images and lists. :func:`to_dingtalk_markdown` reads the text with markdown-it and writes it
-back in that subset. Rules it keeps:
-
-- **Line breaks survive.** DingTalk joins single newlines; every line break inside a
-  paragraph is written as a hard break (two spaces and a newline), blocks are separated by a
-  blank line.
-- **Tables become lists**, one item per row, one ``header: value`` line per cell.
-- **Code blocks stay readable**: each line is quoted (``>``) and written literally, its
-  indentation kept with no-break spaces, so nothing in it is read as markdown. The
-  language name of a fence is dropped, as any renderer drops it.
-- **Strikethrough and raw HTML are made harmless**: ``~~x~~`` shows its tildes, tags show as
-  text; ``<font color=...>`` (which DingTalk renders) and ``<br>`` (a line break) are kept.
-  A thematic break becomes a line of box-drawing characters.
-- **Nothing the author wrote is silently lost**: reference links become inline links,
-  autolinks ``[url](url)``, an empty link text its URL; a block nested deeper than
-  markdown-it reads is kept as literal text.
-- **Idempotent**: ``to_dingtalk_markdown(to_dingtalk_markdown(t)) == to_dingtalk_markdown(t)``.
-  Stray ``* _ [ ] ~ ` \\`` are escaped, so the output reads the same way every time.
+Besides those rules, a block is written so that reading the result again gives the same
+blocks: a list that cannot interrupt a paragraph gets a blank line before it, two lists of
+one kind in a row get different markers, a code block (now a quote) is kept apart from the
+paragraph after it, and the characters around ``*`` and ``_`` keep their class, on which
+emphasis depends.
 """
 
 from __future__ import annotations
@@ -36,21 +23,13 @@ from dingwire.content.escape import (
     literal_lines,
     protect_line_start,
 )
-from dingwire.content.parser import (
-    block_tokens,
-    inline_tokens,
-    needs_inline_parse,
-    too_deep,
-    top_level_ranges,
-)
+from dingwire.content.normalise import RULE
+from dingwire.content.parser import inline_tokens, needs_inline_parse, too_deep
 
 if TYPE_CHECKING:
     from markdown_it.token import Token
 
-__all__ = ["RULE", "to_dingtalk_markdown"]
-
-RULE = "─" * 12
-"""What a thematic break (``---``) becomes: DingTalk does not draw one."""
+__all__ = ["Block", "Renderer"]
 
 _PARA, _HEADING, _QUOTE, _BULLET, _ORDERED = "para", "heading", "quote", "bullet", "ordered"
 _EMPHASIS_OPEN = frozenset({"em_open", "strong_open"})
@@ -59,7 +38,6 @@ _EMPHASIS_CLOSE = frozenset({"em_close", "strong_close"})
 # up differently when read again.
 _REWRITTEN = frozenset({"s_open", "s_close", "html_inline", "hardbreak", "link_open"})
 
-_CHUNK_LINES = 400
 _BR = re.compile(r"<br\s*/?>\Z", re.IGNORECASE)
 _FONT = re.compile(
     r"""<font\s+color\s*=\s*(?:"[^"<>]*"|'[^'<>]*'|[^\s"'=<>`]+)\s*>\Z|</font\s*>\Z""",
@@ -69,51 +47,9 @@ _FONT = re.compile(
 _CLOSING_HASHES = re.compile(r"(?:^|(?<=[ \t]))#+[ \t]*$")
 
 
-def to_dingtalk_markdown(text: str) -> str:
-    """``text`` (CommonMark + GFM markdown) rewritten in the markdown DingTalk renders.
-
-    >>> to_dingtalk_markdown("Build **failed**\\nsee log")
-    'Build **failed**  \\nsee log'
-    >>> to_dingtalk_markdown("| job | result |\\n|---|---|\\n| lint | ok |")
-    '- job: lint  \\n  result: ok'
-
-    The result is stable: normalising it again changes nothing.
-    """
-    source = text.replace("\r\n", "\n").replace("\r", "\n").replace("\0", "\ufffd")
-    lines = source.split("\n")
-    chunks = _chunks(top_level_ranges(lines))
-    env: dict[str, Any] = {}
-    if "]:" in source:
-        # Link reference definitions: links may use one defined further down, so read
-        # them all before any inline content is.
-        for start, end in chunks:
-            if any("]:" in line for line in lines[start:end]):
-                block_tokens("\n".join(lines[start:end]), env)
-    blocks: list[_Block] = []
-    for start, end in chunks:
-        part = lines[start:end]
-        _Renderer(block_tokens("\n".join(part), env), env, part).top_level(blocks)
-    return "\n\n".join(b.text for b in blocks)
-
-
-def _chunks(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
-    """Runs of whole top-level blocks, about :data:`_CHUNK_LINES` lines each.
-
-    markdown-it is given one run at a time, so that its tokens for a large text are never
-    all alive at once: the garbage collector would scan them again and again.
-    """
-    out: list[tuple[int, int]] = []
-    for start, end in ranges:
-        if out and end - out[-1][0] <= _CHUNK_LINES:
-            out[-1] = (out[-1][0], end)
-        else:
-            out.append((start, end))
-    return out
-
-
 @dataclass(frozen=True, slots=True)
-class _Block:
-    """One rendered block, and what its neighbours need to know about it."""
+class Block:
+    """One rendered block (``text``), and what the block after it needs to know."""
 
     kind: str
     text: str
@@ -123,7 +59,7 @@ class _Block:
     interrupts: bool = True
 
 
-def _needs_blank(before: _Block, after: _Block) -> bool:
+def _needs_blank(before: Block, after: Block) -> bool:
     """Whether ``after`` would merge into ``before`` if only a newline separated them."""
     if before.kind == _HEADING:
         return False
@@ -222,7 +158,7 @@ def _destination(token: Token, attr: str) -> str:
     return url
 
 
-class _Renderer:
+class Renderer:
     """Writes markdown-it's tokens back as DingTalk markdown."""
 
     def __init__(self, tokens: list[Token], env: dict[str, Any], lines: list[str]) -> None:
@@ -233,7 +169,7 @@ class _Renderer:
 
     # -- blocks -------------------------------------------------------------------------
 
-    def top_level(self, out: list[_Block]) -> None:
+    def top_level(self, out: list[Block]) -> None:
         """Render the top-level blocks, appending them to ``out`` (whose last block is the
         one before them)."""
         tokens = self.tokens
@@ -261,9 +197,9 @@ class _Renderer:
             j += 1
         return j + 1
 
-    def _children(self, i: int, close: str) -> tuple[list[_Block], int]:
+    def _children(self, i: int, close: str) -> tuple[list[Block], int]:
         """The blocks from ``i`` up to the ``close`` token, and the index after it."""
-        out: list[_Block] = []
+        out: list[Block] = []
         tokens = self.tokens
         while tokens[i].type != close:
             block, i = self._block(i, out[-1] if out else None)
@@ -271,27 +207,27 @@ class _Renderer:
                 out.append(block)
         return out, i + 1
 
-    def _block(self, i: int, before: _Block | None) -> tuple[_Block | None, int]:
+    def _block(self, i: int, before: Block | None) -> tuple[Block | None, int]:
         token = self.tokens[i]
         kind = token.type
         if kind == "paragraph_open":
             lines = self.inline_lines(self.tokens[i + 1].content)
-            return (_Block(_PARA, _join(lines)) if lines else None), i + 3
+            return (Block(_PARA, _join(lines)) if lines else None), i + 3
         if kind == "heading_open":
             return self._heading(token, self.tokens[i + 1].content), i + 3
         if kind == "blockquote_open":
             children, end = self._children(i + 1, "blockquote_close")
             text = "\n\n".join(b.text for b in children)
-            return _Block(_QUOTE, _quote(text) if text else ">"), end
+            return Block(_QUOTE, _quote(text) if text else ">"), end
         if kind in ("bullet_list_open", "ordered_list_open"):
             return self._list(i, before)
         if kind in ("fence", "code_block"):
             code = literal_lines(token.content)
-            return (_Block(_QUOTE, _quote("  \n".join(code))) if code else None), i + 1
+            return (Block(_QUOTE, _quote("  \n".join(code))) if code else None), i + 1
         if kind == "html_block":
             return self._html_block(token.content), i + 1
         if kind == "hr":
-            return _Block(_PARA, RULE), i + 1
+            return Block(_PARA, RULE), i + 1
         if kind == "table_open":
             return self._table(i, before)
         # Anything else markdown-it may produce: keep its text, literally.
@@ -300,16 +236,16 @@ class _Renderer:
             start, stop = token.map
             blocks = _literal_blocks(self.lines[start:stop])
             text = "\n\n".join(b.text for b in blocks)
-            return (_Block(_PARA, text) if text else None), end
+            return (Block(_PARA, text) if text else None), end
         return None, end
 
-    def _heading(self, token: Token, content: str) -> _Block:
+    def _heading(self, token: Token, content: str) -> Block:
         text = " ".join(line for line in self.inline_lines(content) if line.strip(NBSP)).rstrip()
         text = _CLOSING_HASHES.sub(lambda m: "\\" + m.group(), text)
         hashes = "#" * int(token.tag[1])
-        return _Block(_HEADING, f"{hashes} {guard_first_char(text)}" if text else hashes)
+        return Block(_HEADING, f"{hashes} {guard_first_char(text)}" if text else hashes)
 
-    def _list(self, i: int, before: _Block | None) -> tuple[_Block, int]:
+    def _list(self, i: int, before: Block | None) -> tuple[Block, int]:
         tokens = self.tokens
         opening = tokens[i]
         ordered = opening.type == "ordered_list_open"
@@ -319,7 +255,7 @@ class _Renderer:
             marker = ")" if before and before.kind == _ORDERED and before.marker == "." else "."
         else:
             marker = "*" if before and before.kind == _BULLET and before.marker == "-" else "-"
-        items: list[tuple[str, list[_Block]]] = []
+        items: list[tuple[str, list[Block]]] = []
         loose = False
         j = i + 1
         while tokens[j].type == "list_item_open":
@@ -339,7 +275,7 @@ class _Renderer:
         first_empty = not items[0][1]
         starts_at_one = not ordered or int(tokens[i + 1].info or "1") == 1
         return (
-            _Block(
+            Block(
                 kind,
                 ("\n\n" if loose else "\n").join(rendered),
                 marker,
@@ -348,7 +284,7 @@ class _Renderer:
             end,
         )
 
-    def _table(self, i: int, before: _Block | None) -> tuple[_Block | None, int]:
+    def _table(self, i: int, before: Block | None) -> tuple[Block | None, int]:
         tokens = self.tokens
         header: list[str] = []
         rows: list[list[list[str]]] = []
@@ -381,14 +317,14 @@ class _Renderer:
                 elif n == 0 and name and not filled[k]:
                     lines.append(f"{name}:")
             if lines:
-                items.append(_item(marker, [_Block(_PARA, _join(lines))], loose=False))
+                items.append(_item(marker, [Block(_PARA, _join(lines))], loose=False))
         if items:
-            return _Block(_BULLET, "\n".join(items), marker), end
+            return Block(_BULLET, "\n".join(items), marker), end
         names = [name for name in header if name]
         # A table with no rows still says something: its column names.
-        return (_Block(_PARA, " · ".join(names)) if names else None), end
+        return (Block(_PARA, " · ".join(names)) if names else None), end
 
-    def _html_block(self, content: str) -> _Block | None:
+    def _html_block(self, content: str) -> Block | None:
         content = content.rstrip("\n")
         if needs_inline_parse(content):
             tokens = inline_tokens(content, self.env)
@@ -396,9 +332,9 @@ class _Renderer:
             if html and all(_FONT.match(h) or _BR.match(h) for h in html):
                 # Only tags DingTalk renders: keep it as markdown with its <font> tags.
                 lines = _finish(self._inline(tokens))
-                return _Block(_PARA, _join(lines)) if lines else None
+                return Block(_PARA, _join(lines)) if lines else None
         lines = literal_lines(content)
-        return _Block(_PARA, "  \n".join(lines)) if lines else None
+        return Block(_PARA, "  \n".join(lines)) if lines else None
 
     # -- inline -------------------------------------------------------------------------
 
@@ -500,7 +436,7 @@ class _Renderer:
         return lines
 
 
-def _item(marker: str, blocks: list[_Block], loose: bool) -> str:
+def _item(marker: str, blocks: list[Block], loose: bool) -> str:
     if not blocks:
         return marker
     body = ("\n\n" if loose else "\n").join(b.text for b in blocks)
@@ -509,9 +445,9 @@ def _item(marker: str, blocks: list[_Block], loose: bool) -> str:
     return "\n".join([f"{marker} {first}", *(pad + line if line else "" for line in rest)])
 
 
-def _literal_blocks(lines: Sequence[str]) -> list[_Block]:
+def _literal_blocks(lines: Sequence[str]) -> list[Block]:
     """Source lines kept as text: one paragraph per run of non-blank lines."""
-    out: list[_Block] = []
+    out: list[Block] = []
     run: list[str] = []
     for line in [*lines, ""]:
         if line.strip():
@@ -519,6 +455,6 @@ def _literal_blocks(lines: Sequence[str]) -> list[_Block]:
         elif run:
             text = "  \n".join(literal_lines("\n".join(run)))
             if text:
-                out.append(_Block(_PARA, text))
+                out.append(Block(_PARA, text))
             run = []
     return out

@@ -1,4 +1,4 @@
-"""to_dingtalk_markdown: ordinary markdown rewritten into the subset DingTalk renders."""
+"""to_dingtalk_markdown (content/normalise.py): ordinary markdown rewritten into the subset DingTalk renders."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dingwire.content import lint_markdown, to_dingtalk_markdown
-from dingwire.content.markdown import RULE
+from dingwire.content.normalise import RULE
 from tests.content.helpers import tokens, walk
 from tests.content.strategies import CHAOS, DOCUMENT
 
