@@ -9,57 +9,131 @@ Importing dingwire imports no HTTP library: http.client loads when a robot first
 aiohttp when an async robot does.
 """
 
-from dingwire.content import (
-    LintIssue,
-    escape_markdown,
-    lint_markdown,
-    split,
-    to_dingtalk_markdown,
-)
-from dingwire.core.errors import (
-    ApiError,
-    BadResponseError,
-    BodyTooLargeError,
-    ConfigError,
-    ConnectError,
-    ConnectionLostError,
-    ContentRejectedError,
-    DeliveryUnknownError,
-    DingwireError,
-    InvalidRequestError,
-    IpNotAllowedError,
-    KeywordError,
-    MessageError,
-    RateLimitedError,
-    RequestTimeoutError,
-    RobotDisabledError,
-    SecurityError,
-    ServerBusyError,
-    SignatureError,
-    ThrottledError,
-    TimestampError,
-    TokenError,
-    TooLargeError,
-    TransportError,
-)
-from dingwire.core.messages import (
-    ActionCard,
-    At,
-    Button,
-    FeedCard,
-    FeedItem,
-    Link,
-    Markdown,
-    Message,
-    Text,
-)
-from dingwire.core.policy import Rate, RetryPolicy
-from dingwire.core.protocol import Request, SendResult
-from dingwire.core.signing import sign, signed_url
-from dingwire.transport.ratelimit import FileRateStore, MemoryRateStore
-from dingwire.transport.robots import AsyncRobot, Robot
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from dingwire.content import (
+        LintIssue,
+        escape_markdown,
+        lint_markdown,
+        split,
+        to_dingtalk_markdown,
+    )
+    from dingwire.core.errors import (
+        ApiError,
+        BadResponseError,
+        BodyTooLargeError,
+        ConfigError,
+        ConnectError,
+        ConnectionLostError,
+        ContentRejectedError,
+        DeliveryUnknownError,
+        DingwireError,
+        InvalidRequestError,
+        IpNotAllowedError,
+        KeywordError,
+        MessageError,
+        RateLimitedError,
+        RequestTimeoutError,
+        RobotDisabledError,
+        SecurityError,
+        ServerBusyError,
+        SignatureError,
+        ThrottledError,
+        TimestampError,
+        TokenError,
+        TooLargeError,
+        TransportError,
+    )
+    from dingwire.core.messages import (
+        ActionCard,
+        At,
+        Button,
+        FeedCard,
+        FeedItem,
+        Link,
+        Markdown,
+        Message,
+        Text,
+    )
+    from dingwire.core.policy import (
+        Rate,
+        RetryPolicy,
+    )
+    from dingwire.core.protocol import (
+        Request,
+        SendResult,
+    )
+    from dingwire.core.signing import (
+        sign,
+        signed_url,
+    )
+    from dingwire.transport.ratelimit import (
+        FileRateStore,
+        MemoryRateStore,
+    )
+    from dingwire.transport.robots import (
+        AsyncRobot,
+        Robot,
+    )
 
 __version__ = "0.1.0"
+
+# Each public name and the module that defines it. The modules are imported when a name is
+# first used (PEP 562), so that `import dingwire` (and `dingwire --help`) stays cheap.
+_SOURCES: dict[str, str] = {
+    "ActionCard": "dingwire.core.messages",
+    "ApiError": "dingwire.core.errors",
+    "AsyncRobot": "dingwire.transport.robots",
+    "At": "dingwire.core.messages",
+    "BadResponseError": "dingwire.core.errors",
+    "BodyTooLargeError": "dingwire.core.errors",
+    "Button": "dingwire.core.messages",
+    "ConfigError": "dingwire.core.errors",
+    "ConnectError": "dingwire.core.errors",
+    "ConnectionLostError": "dingwire.core.errors",
+    "ContentRejectedError": "dingwire.core.errors",
+    "DeliveryUnknownError": "dingwire.core.errors",
+    "DingwireError": "dingwire.core.errors",
+    "FeedCard": "dingwire.core.messages",
+    "FeedItem": "dingwire.core.messages",
+    "FileRateStore": "dingwire.transport.ratelimit",
+    "InvalidRequestError": "dingwire.core.errors",
+    "IpNotAllowedError": "dingwire.core.errors",
+    "KeywordError": "dingwire.core.errors",
+    "Link": "dingwire.core.messages",
+    "LintIssue": "dingwire.content",
+    "Markdown": "dingwire.core.messages",
+    "MemoryRateStore": "dingwire.transport.ratelimit",
+    "Message": "dingwire.core.messages",
+    "MessageError": "dingwire.core.errors",
+    "Rate": "dingwire.core.policy",
+    "RateLimitedError": "dingwire.core.errors",
+    "Request": "dingwire.core.protocol",
+    "RequestTimeoutError": "dingwire.core.errors",
+    "RetryPolicy": "dingwire.core.policy",
+    "Robot": "dingwire.transport.robots",
+    "RobotDisabledError": "dingwire.core.errors",
+    "SecurityError": "dingwire.core.errors",
+    "SendResult": "dingwire.core.protocol",
+    "ServerBusyError": "dingwire.core.errors",
+    "SignatureError": "dingwire.core.errors",
+    "Text": "dingwire.core.messages",
+    "ThrottledError": "dingwire.core.errors",
+    "TimestampError": "dingwire.core.errors",
+    "TokenError": "dingwire.core.errors",
+    "TooLargeError": "dingwire.core.errors",
+    "TransportError": "dingwire.core.errors",
+    "escape_markdown": "dingwire.content",
+    "lint_markdown": "dingwire.content",
+    "sign": "dingwire.core.signing",
+    "signed_url": "dingwire.core.signing",
+    "split": "dingwire.content",
+    "to_dingtalk_markdown": "dingwire.content",
+}
 
 __all__ = [
     "ActionCard",
@@ -112,3 +186,16 @@ __all__ = [
     "split",
     "to_dingtalk_markdown",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _SOURCES.get(name)
+    if module is None:
+        raise AttributeError(f"module 'dingwire' has no attribute {name!r}")
+    value = getattr(import_module(module), name)
+    globals()[name] = value  # the next lookup is a plain global
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
