@@ -130,6 +130,17 @@ def test_the_page_renders_every_type_and_updates_live(
             keyword.client().send(dingwire.Text("告警: live too"))
             expect(page.locator(".timeline .msg")).to_have_count(delivered + 2)
 
+            # escape_markdown's output reads as the value itself: no emphasis, link or mention
+            value = "*not italic* [no link](https://a.example/) @all <b>x</b> a&b \\ 1."
+            signed.client().send(
+                dingwire.Markdown("escaped", f"label: {dingwire.escape_markdown(value)}")
+            )
+            expect(page.locator(".timeline .msg")).to_have_count(delivered + 3)
+            shown = page.locator('.msg[data-msgtype="markdown"] .md').last
+            expect(shown).to_contain_text("*not italic* [no link](https:/")
+            expect(shown).to_contain_text("<b>x</b> a&b \\ 1.")
+            expect(shown.locator("em, strong, a, b, .mention")).to_have_count(0)
+
             shot = tmp_path / "fake.png"
             # Tall enough to show every message at once, for the README.
             page.set_viewport_size({"width": 1280, "height": 2040})

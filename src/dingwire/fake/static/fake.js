@@ -119,6 +119,26 @@
 
   // -- DingTalk's markdown subset --------------------------------------------------------
 
+  // Backslash escapes and character references, as a markdown renderer reads them (what
+  // dingwire.escape_markdown relies on): an escaped character is hidden in the private-use
+  // area while the syntax is parsed, then shown as itself.
+  const ESCAPED = /\\([!-\/:-@[-`{-~])/g;
+  const ENTITIES = { amp: "&", lt: "<", gt: ">", quot: '"', apos: "'", nbsp: "\u00a0" };
+
+  function protect(text) {
+    return text.replace(ESCAPED, (_, c) => String.fromCharCode(0xe000 + c.charCodeAt(0)));
+  }
+
+  function decode(text) {
+    return text
+      .replace(/[\ue000-\ue07f]/g, (c) => String.fromCharCode(c.charCodeAt(0) - 0xe000))
+      .replace(/&(#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[a-zA-Z]+);/g, (whole, ref) => {
+        if (ref[0] !== "#") return ENTITIES[ref] !== undefined ? ENTITIES[ref] : whole;
+        const code = ref[1] === "x" || ref[1] === "X" ? parseInt(ref.slice(2), 16) : parseInt(ref.slice(1), 10);
+        return code > 0 && code <= 0x10ffff ? String.fromCodePoint(code) : "\ufffd";
+      });
+  }
+
   const INLINE = new RegExp(
     [
       "!\\[([^\\]]*)\\]\\(([^)\\s]*)\\)",                 // 1,2 image
@@ -136,12 +156,12 @@
     let last = 0;
     let m;
     while ((m = re.exec(text)) !== null) {
-      if (m.index > last) appendWithMentions(parent, text.slice(last, m.index), ctx);
+      if (m.index > last) appendWithMentions(parent, decode(text.slice(last, m.index)), ctx);
       if (m[2] !== undefined) {
-        parent.appendChild(image("md-img", m[2], m[1]));
+        parent.appendChild(image("md-img", decode(m[2]), decode(m[1])));
       } else if (m[4] !== undefined) {
-        const a = link("", m[4]);
-        appendWithMentions(a, m[3], ctx);
+        const a = link("", decode(m[4]));
+        appendWithMentions(a, decode(m[3]), ctx);
         parent.appendChild(a);
       } else if (m[5] !== undefined) {
         const b = el("strong");
@@ -159,12 +179,12 @@
       }
       last = m.index + m[0].length;
     }
-    if (last < text.length) appendWithMentions(parent, text.slice(last), ctx);
+    if (last < text.length) appendWithMentions(parent, decode(text.slice(last)), ctx);
   }
 
   function renderMarkdown(source, ctx) {
     const root = el("div", "md");
-    const lines = str(source).replace(/\r\n?/g, "\n").split("\n");
+    const lines = protect(str(source).replace(/\r\n?/g, "\n")).split("\n");
     let para = null;
     let list = null;
     let quote = null;
