@@ -40,6 +40,7 @@ __all__ = [
     "RobotConfig",
     "config_path",
     "expand_env",
+    "expand_tree",
     "load_config",
     "settings_from_url",
 ]
@@ -66,13 +67,14 @@ def expand_env(value: str, *, where: str, env: Mapping[str, str] | None = None) 
     return _VAR.sub(_sub, value)
 
 
-def _expand(value: Any, where: str, env: Mapping[str, str]) -> Any:
+def expand_tree(value: Any, where: str, env: Mapping[str, str]) -> Any:
+    """:func:`expand_env` applied to every string in parsed TOML (lists and tables too)."""
     if isinstance(value, str):
         return expand_env(value, where=where, env=env)
     if isinstance(value, list):
-        return [_expand(v, f"{where}[{i}]", env) for i, v in enumerate(value)]
+        return [expand_tree(v, f"{where}[{i}]", env) for i, v in enumerate(value)]
     if isinstance(value, dict):
-        return {k: _expand(v, f"{where}.{k}", env) for k, v in value.items()}
+        return {k: expand_tree(v, f"{where}.{k}", env) for k, v in value.items()}
     return value
 
 
@@ -196,7 +198,7 @@ def load_config(
         raise ConfigError(f"{file}: [robots] must be a table of [robots.NAME] tables")
     for name, table in tables.items():
         where = f"{file}: [robots.{name}]"
-        expanded = _expand(table, where, env)
+        expanded = expand_tree(table, where, env)
         robots[name] = RobotConfig(
             name, f"{file} [robots.{name}]", _robot_settings(name, expanded, where)
         )
@@ -210,7 +212,7 @@ def load_config(
         robots["default"] = RobotConfig(
             "default", source, _robot_settings("default", table, source)
         )
-    relay = _expand(data.get("relay", {}), f"{file}: [relay]", env)
+    relay = expand_tree(data.get("relay", {}), f"{file}: [relay]", env)
     return Config(path=file, robots=robots, relay=relay)
 
 

@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dingwire.config import expand_env
+from dingwire.config import expand_env, expand_tree
 from dingwire.core.errors import ConfigError
 from dingwire.core.policy import DEFAULT_LOCKOUT, DEFAULT_RATE, Rate, parse_duration, parse_rate
 from dingwire.fake.faults import Fault
@@ -229,16 +229,6 @@ class FakeSettings:
             raise ConfigError("fake: two robots have the same token")
 
 
-def _expand(value: Any, where: str, env: Mapping[str, str]) -> Any:
-    if isinstance(value, str):
-        return expand_env(value, where=where, env=env)
-    if isinstance(value, list):
-        return [_expand(v, f"{where}[{i}]", env) for i, v in enumerate(value)]
-    if isinstance(value, dict):
-        return {k: _expand(v, f"{where}.{k}", env) for k, v in value.items()}
-    return value
-
-
 def parse_fake_config(
     data: Mapping[str, Any], *, where: str = "fake config", env: Mapping[str, str] | None = None
 ) -> FakeSettings:
@@ -247,7 +237,7 @@ def parse_fake_config(
     unknown = set(data) - {"fake", "robots"}
     if unknown:
         raise ConfigError(f"{where}: unknown section [{sorted(unknown)[0]}] (known: fake, robots)")
-    fake = _expand(data.get("fake", {}), f"{where}: [fake]", env)
+    fake = expand_tree(data.get("fake", {}), f"{where}: [fake]", env)
     if not isinstance(fake, Mapping):
         raise ConfigError(f"{where}: [fake] must be a table")
     unknown = set(fake) - _FAKE_KEYS
@@ -277,7 +267,7 @@ def parse_fake_config(
     robots = [
         FakeRobot.from_table(
             expand_env(token, where=f"{where}: [robots]", env=env),
-            _expand(table, f"{where}: [robots.…]", env),
+            expand_tree(table, f"{where}: [robots.…]", env),
             where=f"{where}: [robots.{_short(token)}]",
         )
         for token, table in tables.items()
