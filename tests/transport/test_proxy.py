@@ -72,6 +72,8 @@ class ProxyHandler(socketserver.StreamRequestHandler):
                     if not data:
                         return
                     (b if s is a else a).sendall(data)
+        except OSError:
+            return  # one side hung up mid-stream (a refused TLS handshake): the tunnel ends
         finally:
             b.close()
 
