@@ -34,9 +34,11 @@ __all__ = ["Block", "Renderer"]
 _PARA, _HEADING, _QUOTE, _BULLET, _ORDERED = "para", "heading", "quote", "bullet", "ordered"
 _EMPHASIS_OPEN = frozenset({"em_open", "strong_open"})
 _EMPHASIS_CLOSE = frozenset({"em_close", "strong_close"})
-# What the renderer writes differently from the source, next to which emphasis may pair
-# up differently when read again.
-_REWRITTEN = frozenset({"s_open", "s_close", "html_inline", "hardbreak", "link_open"})
+# What the renderer writes so differently from the source that emphasis around it may pair
+# up differently when read again: strikethrough markers become text, <br> a line break.
+# (Links, escaped HTML and backslash breaks keep the kind of character next to each * and
+# _, on which the pairing depends.)
+_REWRITTEN = frozenset({"s_open", "s_close", "html_inline"})
 
 _BR = re.compile(r"<br\s*/?>\Z", re.IGNORECASE)
 _FONT = re.compile(
@@ -133,6 +135,30 @@ def _join(lines: Sequence[str]) -> str:
         out.append(line + ("\n" if run % 2 else "  \n"))
     out.extend(lines[-1:])
     return "".join(out)
+
+
+def _one_line(lines: Sequence[str]) -> str:
+    """Lines as one, their line breaks as spaces (a backslash break's backslash too)."""
+    words = []
+    for line in lines:
+        run = len(line) - len(line.rstrip("\\"))
+        words.append(line[:-1] if run % 2 else line)
+    return " ".join(w for w in words if w.strip(NBSP)).rstrip()
+
+
+def _alt(image: Token) -> str:
+    """An image's alt text, as the plain text it is shown as (formatting has no place in
+    it), escaped, on one line."""
+    words: list[str] = []
+    for t in image.children or []:
+        if t.type in ("text", "text_special", "code_inline", "html_inline"):
+            words.append(t.content)
+        elif t.type in ("softbreak", "hardbreak"):
+            words.append(" ")
+        elif t.type == "image":
+            words.append(_alt(t))
+    # "&" too: plain text "&amp;" must not come back as "&".
+    return escape_text(" ".join("".join(words).split()).replace("&", "&amp;"))
 
 
 def _code_span(token: Token) -> str:
@@ -240,7 +266,7 @@ class Renderer:
         return None, end
 
     def _heading(self, token: Token, content: str) -> Block:
-        text = " ".join(line for line in self.inline_lines(content) if line.strip(NBSP)).rstrip()
+        text = "".join(self.inline_lines(content, one_line=True))
         text = _CLOSING_HASHES.sub(lambda m: "\\" + m.group(), text)
         hashes = "#" * int(token.tag[1])
         return Block(_HEADING, f"{hashes} {guard_first_char(text)}" if text else hashes)
@@ -295,13 +321,14 @@ class Renderer:
             if kind == "tr_open":
                 row = []
             elif kind in ("th_open", "td_open"):
-                row.append(self.inline_lines(tokens[j + 1].content))
+                head = kind == "th_open"
+                row.append(self.inline_lines(tokens[j + 1].content, one_line=head))
                 j += 2
             elif kind == "tr_close":
                 if header or rows:
                     rows.append(row)
                 else:
-                    header = [" ".join(cell) for cell in row]
+                    header = ["".join(cell) for cell in row]
             j += 1
         end = j + 1
         marker = "*" if before and before.kind == _BULLET and before.marker == "-" else "-"
@@ -338,20 +365,26 @@ class Renderer:
 
     # -- inline -------------------------------------------------------------------------
 
-    def inline_lines(self, content: str) -> list[str]:
-        """A paragraph's (or cell's) content as lines to join with hard breaks."""
+    def inline_lines(self, content: str, *, one_line: bool = False) -> list[str]:
+        """A paragraph's (or cell's) content as lines to join with hard breaks; with
+        ``one_line``, as a single line (for a heading or a column name)."""
+
+        def render(tokens: Sequence[Token], literal: bool = False) -> list[str]:
+            lines = _finish(self._inline(tokens, literal=literal))
+            return [_one_line(lines)] if one_line and lines else lines
+
         if not needs_inline_parse(content):
-            return _finish([escape_text(line) for line in content.split("\n")])
+            lines = _finish([escape_text(line) for line in content.split("\n")])
+            return [_one_line(lines)] if one_line and lines else lines
         tokens = inline_tokens(content, self.env)
-        lines = _finish(self._inline(tokens))
+        lines = render(tokens)
         kinds = {t.type for t in tokens}
-        if kinds & _EMPHASIS_OPEN and kinds & _REWRITTEN:
-            # Emphasis pairs up by rules that look at the characters around each * and _,
-            # and the rewriting above changed some of those: read the result back, and if
-            # it reads differently, show the asterisks as written rather than guess.
-            again = inline_tokens(_join(lines), self.env)
-            if _finish(self._inline(again)) != lines:
-                lines = _finish(self._inline(tokens, literal=True))
+        # Emphasis pairs up by rules that look at the characters around each * and _, and
+        # the rewriting above may have changed some of those: read the result back, and if
+        # it reads differently, show the asterisks as written rather than guess.
+        risky = kinds & _EMPHASIS_OPEN and (one_line or kinds & _REWRITTEN)
+        if risky and render(inline_tokens(_join(lines), self.env)) != lines:
+            lines = render(tokens, literal=True)
         return lines
 
     def _inline(self, tokens: Sequence[Token], *, literal: bool = False) -> list[str]:
@@ -380,7 +413,7 @@ class Renderer:
                     continue  # "<br>⏎" is one line break, not two
                 last_break = "newline"
                 opens = k > 0 and tokens[k - 1].type in _EMPHASIS_OPEN
-                if kind == "hardbreak" and (opens or _closes_run(tokens, k + 1)):
+                if kind == "hardbreak" and not literal and (opens or _closes_run(tokens, k + 1)):
                     # A backslash break next to * or _ stays one: two spaces there would
                     # turn "*\\⏎x*" (emphasis) into "*  ⏎x*" (not).
                     buf.append("\\")
@@ -393,17 +426,23 @@ class Renderer:
             elif kind == "code_inline":
                 buf.append(_code_span(token))
             elif kind == "link_open":
-                links.append((token, len(lines), len(buf)))
-                buf.append("[")
+                # An autolink inside a link's text is only text: links do not nest.
+                # (Its angle brackets stay, as text: what is next to them stays the kind
+                # of character it was, on which emphasis depends.)
+                nested = bool(links) and token.markup == "autolink"
+                links.append((token, len(lines), -1 if nested else len(buf)))
+                buf.append("&lt;" if nested else "[")
             elif kind == "link_close":
                 opening, at_line, at_buf = links.pop()
+                if at_buf < 0:
+                    buf.append(">")
+                    continue
                 if at_line == len(lines) and at_buf == len(buf) - 1:
                     # An empty link text would hide the link: show where it goes.
                     buf.append(escape_text(str(opening.attrGet("href") or "")))
                 buf.append(f"]({_destination(opening, 'href')})")
             elif kind == "image":
-                alt = " ".join(_finish(self._inline(token.children or [])))
-                buf.append(f"![{alt}]({_destination(token, 'src')})")
+                buf.append(f"![{_alt(token)}]({_destination(token, 'src')})")
             elif kind == "html_inline":
                 html = token.content
                 if _BR.match(html):
