@@ -155,7 +155,7 @@ def _defuse(text: str) -> str:
 
 
 def escape_markdown(value: object, *, line_breaks: bool = False) -> str:
-    """``value`` as markdown text that shows exactly what it says, and does nothing else.
+    r"""``value`` as markdown text that shows exactly what it says, and does nothing else.
 
     For untrusted values put into a markdown message (alert labels, log lines, user names):
     the result cannot change formatting, start a heading, list, quote, table or code block,

@@ -374,6 +374,9 @@ class Renderer:
             return [_one_line(lines)] if one_line and lines else lines
 
         if not needs_inline_parse(content):
+            if "\n" not in content and content == content.strip():
+                # The common case, a cell or a short line of words: nothing to trim.
+                return [protect_line_start(escape_text(content))] if content else []
             lines = _finish([escape_text(line) for line in content.split("\n")])
             return [_one_line(lines)] if one_line and lines else lines
         tokens = inline_tokens(content, self.env)

@@ -63,7 +63,7 @@ def split(message: Message | Mapping[str, Any], limit: int = MAX_BODY_BYTES) -> 
     ``(1/3)``, and their mentions go with the last part. A message that fits comes back
     unchanged, as ``[message]``. A dict comes back as dicts.
 
-    >>> parts = split(Markdown("Nightly report", "## Results\\n\\n" + "ok\\n\\n" * 6000))
+    >>> parts = split(Markdown("Nightly report", "## Results\\n\\n" + "all ok\\n\\n" * 4000))
     >>> len(parts), parts[0].title, parts[-1].title
     (3, 'Nightly report (1/3)', 'Nightly report (3/3)')
 
