@@ -5,9 +5,8 @@ text back. :mod:`dingwire.content.split` packs pieces into messages and asks a p
 :meth:`~Piece.explode` only when it does not fit a message on its own. Rules kept here:
 
 - **Markdown is cut between top-level blocks.** Those are found without parsing the whole
-  text: after a blank line, a line that starts in column 0 begins a new top-level block,
-  unless a code fence or an HTML block (the blocks that run across blank lines) is open.
-  markdown-it parses only a stretch that does not fit one message.
+  text (see :func:`~dingwire.content.parser.top_level_ranges`); markdown-it parses only a
+  stretch that does not fit one message.
 - **A block too large for a message** is cut along its structure: a list between items, a
   quote between its blocks, a table between rows (the header is repeated), a list item
   between its blocks, a code block between lines (the fence is closed and opened again);
@@ -44,9 +43,10 @@ MARK = "…(continued)"
 """Ends a message whose last block goes on in the next one."""
 
 Splitter = Callable[["Piece", int], list["Piece"]]
+Chain = tuple[Container, ...]
+
 # A stretch that is one heading: an ATX heading line, or a line and its underline.
 _HEADING = re.compile(r" {0,3}(?:#{1,6}(?:[ \t][^\n]*)?|[^\n]+\n {0,3}(?:=+|-+)[ \t]*)\Z")
-Chain = tuple[Container, ...]
 
 
 @dataclass(eq=False, slots=True)
@@ -205,10 +205,12 @@ class _Source:
         def split(parent: Piece, room: int) -> list[Piece]:
             end = start + parent.text.count("\n") + 1
             tokens = block_tokens("\n".join(self.lines[start:end]))
-            if too_deep(tokens):
-                # markdown-it stopped reading: cut the stretch as lines of text.
+            nodes = _tree(tokens, start)
+            if too_deep(tokens) or not nodes:
+                # markdown-it stopped reading, or found nothing but link definitions: cut
+                # the stretch as lines of text.
                 return self._lines(parent, start, end, (), spans=False)
-            return self._blocks(parent, _tree(tokens, start), (), start)
+            return self._blocks(parent, nodes, (), start)
 
         return split
 
@@ -288,7 +290,9 @@ class _Source:
                     "\n",
                     head="" if k == 0 else repeat,
                     chain=chain,
-                    splitter=self._line_splitter(line, len(before), chain, repeat, MARK),
+                    splitter=self._line_splitter(
+                        line, len(before), chain, repeat, MARK, spans=True
+                    ),
                 )
             )
         return _frame(pieces, parent)
@@ -319,7 +323,9 @@ class _Source:
                     head="" if before else repeat,
                     tail=close,
                     chain=chain,
-                    splitter=self._line_splitter(line, len(before), chain, repeat, close),
+                    splitter=self._line_splitter(
+                        line, len(before), chain, repeat, close, spans=False
+                    ),
                 )
             )
         return _frame(pieces, parent)
@@ -412,10 +418,11 @@ class _Source:
         return split
 
     def _line_splitter(
-        self, line: int, at: int, chain: Chain, repeat: str, cut_tail: str
+        self, line: int, at: int, chain: Chain, repeat: str, cut_tail: str, *, spans: bool
     ) -> Splitter:
         """Cuts a piece holding one source line (a table row, a line of code, with the
-        header or fence lines around it) between the characters of that line."""
+        header or fence lines around it) between the characters of that line. ``spans``:
+        the line holds markdown (a table row), whose links must stay whole."""
 
         def split(parent: Piece, room: int) -> list[Piece]:
             source = self.lines[line]
@@ -424,7 +431,7 @@ class _Source:
             if at + len(source) < len(parent.text):
                 fixed.append((at + len(source) - 1, len(parent.text) + 1))
             protected: list[tuple[int, int]] = []
-            if cut_tail == MARK:  # a table row: its cells hold markdown
+            if spans:
                 content = source[cut:]
                 protected = [
                     (at + cut + a, at + cut + b) for a, b in inline_spans(content, self.env)

@@ -43,8 +43,8 @@ Part = Message | dict[str, Any]
 # A line that may hold a link reference definition: "[label]: destination".
 _DEFINITION_HINT = re.compile(r"^ {0,3}\[(?:\\.|[^\]\\])+\]:", re.MULTILINE)
 _LABEL = re.compile(r"\[((?:\\.|[^\[\]\\])+)\]")
-# Stands in for the text when measuring a part: long enough that ensure_mentions, which
-# checks the body for the @ tokens, finds them all and adds nothing.
+# Stands in for the text when measuring a part's envelope (followed by the @ tokens, so
+# that ensure_mentions finds them all and adds nothing there).
 _PLACEHOLDER = "x"
 
 
@@ -317,42 +317,49 @@ class _References:
 
     @classmethod
     def find(cls, text: str) -> _References | None:
+        """The definitions in markdown ``text``, or None when it has none."""
         if not _DEFINITION_HINT.search(text):
             return None
-        from dingwire.content.parser import block_tokens
+        from dingwire.content.parser import block_tokens, top_level_ranges
 
+        lines = text.split("\n")
         env: dict[str, Any] = {}
-        tokens = block_tokens(text, env)
+        # A definition is a line that no top-level block covers; only stretches that may
+        # hold one are parsed.
+        loose: list[int] = []
+        for start, end in top_level_ranges(lines):
+            if not any(_DEFINITION_HINT.match(line) for line in lines[start:end]):
+                continue
+            covered = [False] * (end - start)
+            for t in block_tokens("\n".join(lines[start:end]), env):
+                if t.level == 0 and t.map:
+                    covered[t.map[0] : t.map[1]] = [True] * (t.map[1] - t.map[0])
+            loose += [
+                start + k for k, c in enumerate(covered) if not c and lines[start + k].strip()
+            ]
         if not env.get("references"):
             return None
-        lines = text.split("\n")
-        covered = [False] * len(lines)
-        for t in tokens:
-            if t.level == 0 and t.map:
-                for i in range(*t.map):
-                    covered[i] = True
         runs: list[str] = []
         labels: dict[str, set[int]] = {}
-        i = 0
-        while i < len(lines):
-            if covered[i] or not lines[i].strip():
-                i += 1
-                continue
-            j = i
-            while j < len(lines) and not covered[j] and lines[j].strip():
+        k = 0
+        while k < len(loose):
+            j = k + 1
+            while j < len(loose) and loose[j] == loose[j - 1] + 1:
                 j += 1
+            run = [lines[i] for i in loose[k:j]]
             run_env: dict[str, Any] = {}
-            block_tokens("\n".join(lines[i:j]), run_env)
+            block_tokens("\n".join(run), run_env)
             for label in run_env.get("references", {}):
                 labels.setdefault(label, set()).add(len(runs))
-            runs.append("\n".join(lines[i:j]))
-            lines[i:j] = [""] * (j - i)
-            i = j
+            runs.append("\n".join(run))
+            for i in loose[k:j]:
+                lines[i] = ""
+            k = j
         return cls(
             "\n".join(lines),
             env,
             tuple(runs),
-            {k: frozenset(v) for k, v in labels.items()},
+            {label: frozenset(found) for label, found in labels.items()},
         )
 
     def needed(self, piece: Piece) -> set[int]:
