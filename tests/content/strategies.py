@@ -121,7 +121,20 @@ def _containers(children: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
     return st.one_of(bullet, ordered, quote)
 
 
-LEAF = st.one_of(PARAGRAPH, PARAGRAPH, HEADING, FENCE, INDENTED, TABLE, HTML_BLOCK, HR)
+def _nested(items: list[tuple[int, str]]) -> str:
+    lines, depth = [], 0
+    for wanted, text in items:
+        depth = min(wanted, depth + 1)
+        lines.append("  " * depth + "- " + text)
+    return "\n".join(lines)
+
+
+DEEP_LIST = st.lists(st.tuples(st.integers(0, 40), line(1, 4)), min_size=1, max_size=60).map(
+    _nested
+)
+"""A list nested up to forty levels deep (each item at most one level deeper than the last)."""
+
+LEAF = st.one_of(PARAGRAPH, PARAGRAPH, HEADING, FENCE, INDENTED, TABLE, HTML_BLOCK, HR, DEEP_LIST)
 BLOCK = st.recursive(LEAF, _containers, max_leaves=6)
 DOCUMENT = st.lists(
     st.tuples(BLOCK, st.sampled_from(["\n\n", "\n\n\n", "\n"])), min_size=1, max_size=8

@@ -32,6 +32,14 @@ def test_ranges_cover_every_non_blank_line(text: str) -> None:
     assert {i for i, line in enumerate(lines) if line.strip(" \t")} <= covered
 
 
+def test_a_fence_in_a_list_item_is_told_from_one_at_the_top() -> None:
+    # "  ```" closes the item's fence here; read as opening a top-level one, it would put
+    # everything after it out of step.
+    text = "* ```\n  code\n  ```\n* b\n\n- c\n\n- ```\n\n  ```\n\n- d\n\ne"
+    assert _straddles(text) == []
+    assert top_level_ranges(text.split("\n")) == [(0, 4), (5, 12), (13, 14)]
+
+
 def test_fences_and_html_blocks_hold_their_blank_lines() -> None:
     text = "a\n\n```\ncode\n\nmore code\n```\n\n<!--\n\ncomment\n-->\n\nb"
     assert top_level_ranges(text.split("\n")) == [(0, 1), (2, 7), (8, 12), (13, 14)]

@@ -85,15 +85,30 @@ def inline_tokens(content: str, env: dict[str, Any] | None = None) -> list[Token
 
 
 def top_level_ranges(lines: Sequence[str]) -> list[tuple[int, int]]:
-    """Line ranges ``(start, end)`` that each hold whole top-level blocks, found without
-    parsing. After a blank line, a line starting in column 0 starts a new top-level block,
-    unless a code fence or an HTML block that runs across blank lines is open, or the line
-    is the next item of a list (same bullet, or same ``.``/``)`` after a number). Blank
-    lines between ranges belong to none.
+    """Line ranges ``(start, end)`` that each hold whole top-level blocks (blank lines
+    between ranges belong to none; every other line to one).
 
-    Every boundary found is one markdown-it agrees with; markdown-it may find more (a
-    heading right after a paragraph, say) inside one range.
+    Found without parsing where a scan of line starts can be sure: after a blank line, a
+    line starting in column 0 starts a new top-level block, unless a code fence or an HTML
+    block that runs across blank lines is open, or the line is the next item of a list
+    (same bullet, or same ``.``/``)`` after a number). Every boundary found so is one
+    markdown-it agrees with; markdown-it may find more inside one range (a heading right
+    after a paragraph, say).
+
+    A fence or such an HTML block indented by one to three spaces may belong to a list item
+    or stand at the top level: only parsing tells, so a text with one is parsed.
     """
+    try:
+        return _scan(lines)
+    except _Unsure:
+        return _parsed_ranges(lines)
+
+
+class _Unsure(Exception):
+    """The scan met a line whose meaning depends on the blocks around it."""
+
+
+def _scan(lines: Sequence[str]) -> list[tuple[int, int]]:
     out: list[tuple[int, int]] = []
     start: int | None = None
     last = -1
@@ -130,16 +145,40 @@ def top_level_ranges(lines: Sequence[str]) -> list[tuple[int, int]]:
         if first in ("`", "~"):
             m = _FENCE.match(line)
             if m and not (m["fence"][0] == "`" and "`" in m["info"]):
+                if line[0] == " ":
+                    raise _Unsure
                 fence = (m["fence"][0], len(m["fence"]))
         elif first == "<":
             for opener, end in _HTML_BLOCKS:
                 m = opener.match(line)
                 if m:
+                    if line[0] == " ":
+                        raise _Unsure
                     if not end.search(line, m.end()):
                         closer = end
                     break
     if start is not None:
         out.append((start, last + 1))
+    return out
+
+
+def _parsed_ranges(lines: Sequence[str]) -> list[tuple[int, int]]:
+    """:func:`top_level_ranges` from markdown-it's parse: a range from each top-level block
+    (or from the first line, if link definitions come before any block) to the next."""
+    tokens = block_tokens("\n".join(lines))
+    starts = sorted({t.map[0] for t in tokens if t.level == 0 and t.map and t.nesting >= 0})
+    filled = [i for i, line in enumerate(lines) if line.strip(" \t")]
+    if not filled:
+        return []
+    if not starts or starts[0] > filled[0]:
+        starts.insert(0, filled[0])
+    out: list[tuple[int, int]] = []
+    for k, start in enumerate(starts):
+        end = starts[k + 1] if k + 1 < len(starts) else len(lines)
+        while end > start and not lines[end - 1].strip(" \t"):
+            end -= 1
+        if end > start:
+            out.append((start, end))
     return out
 
 

@@ -223,12 +223,13 @@ class Renderer:
             j += 1
         return j + 1
 
-    def _children(self, i: int, close: str) -> tuple[list[Block], int]:
-        """The blocks from ``i`` up to the ``close`` token, and the index after it."""
+    def _children(self, i: int, close: str, first: Block | None = None) -> tuple[list[Block], int]:
+        """The blocks from ``i`` up to the ``close`` token, and the index after it.
+        ``first`` stands before the first of them (see :meth:`_list`)."""
         out: list[Block] = []
         tokens = self.tokens
         while tokens[i].type != close:
-            block, i = self._block(i, out[-1] if out else None)
+            block, i = self._block(i, out[-1] if out else first)
             if block is not None:
                 out.append(block)
         return out, i + 1
@@ -286,7 +287,10 @@ class Renderer:
         j = i + 1
         while tokens[j].type == "list_item_open":
             number = tokens[j].info
-            children, j = self._children(j + 1, "list_item_close")
+            # A bullet list that opens an item sits on the item's marker line: its marker
+            # alternates with the item's, since "- - -" would be a horizontal rule.
+            opener = None if ordered else Block(_BULLET, "", marker)
+            children, j = self._children(j + 1, "list_item_close", opener)
             items.append((f"{number}{marker}" if ordered else marker, children))
         end = j + 1
         item_level = opening.level + 2
