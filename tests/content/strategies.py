@@ -14,7 +14,12 @@ from __future__ import annotations
 import re
 import string
 
+from hypothesis import HealthCheck
 from hypothesis import strategies as st
+
+SLOW = [HealthCheck.too_slow]
+"""Health checks these strategies skip: on a busy shared machine, generating documents can
+be slow without anything being wrong."""
 
 ASCII_WORDS = st.text(alphabet=string.ascii_letters + string.digits, min_size=1, max_size=12)
 CJK_WORDS = st.text(

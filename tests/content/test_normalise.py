@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from dingwire.content import lint_markdown, to_dingtalk_markdown
 from dingwire.content.normalise import RULE
 from tests.content.helpers import tokens, walk
-from tests.content.strategies import CHAOS, DOCUMENT
+from tests.content.strategies import CHAOS, DOCUMENT, SLOW
 
 NB = "\u00a0"
 
@@ -118,7 +118,7 @@ def _read_words(markdown: str) -> Counter[str]:
     return _words(" ".join(seen))
 
 
-@settings(max_examples=120, deadline=None)
+@settings(max_examples=120, deadline=None, suppress_health_check=SLOW)
 @given(DOCUMENT)
 def test_idempotent_and_nothing_lost(source: str) -> None:
     out = to_dingtalk_markdown(source)
@@ -127,7 +127,7 @@ def test_idempotent_and_nothing_lost(source: str) -> None:
     assert not _read_words(source) - _words(out)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300, deadline=None, suppress_health_check=SLOW)
 @given(st.one_of(CHAOS, st.text()))
 def test_idempotent_on_anything(source: str) -> None:
     out = to_dingtalk_markdown(source)
@@ -138,7 +138,7 @@ def test_idempotent_on_anything(source: str) -> None:
 FIXED = {"table", "code-block", "line-break", "strikethrough", "html", "rule", "setext-heading"}
 
 
-@settings(max_examples=120, deadline=None)
+@settings(max_examples=120, deadline=None, suppress_health_check=SLOW)
 @given(st.one_of(DOCUMENT, CHAOS))
 def test_output_has_nothing_the_linter_flags(source: str) -> None:
     out = to_dingtalk_markdown(source)

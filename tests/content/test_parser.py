@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 from dingwire.content.parser import inline_spans, top_level_ranges
 from tests.content.helpers import tokens
-from tests.content.strategies import CHAOS, DOCUMENT
+from tests.content.strategies import CHAOS, DOCUMENT, SLOW
 
 
 def _straddles(text: str) -> list[int]:
@@ -18,13 +18,13 @@ def _straddles(text: str) -> list[int]:
     return [b for b in starts for m in blocks if m[0] < b < m[1]]
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=150, deadline=None, suppress_health_check=SLOW)
 @given(st.one_of(DOCUMENT, CHAOS, st.text()))
 def test_no_block_crosses_a_boundary(text: str) -> None:
     assert _straddles(text.replace("\r", "\n")) == []
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=150, deadline=None, suppress_health_check=SLOW)
 @given(st.one_of(DOCUMENT, CHAOS))
 def test_ranges_cover_every_non_blank_line(text: str) -> None:
     lines = text.split("\n")

@@ -33,7 +33,7 @@ from tests.content.helpers import (
     part_text,
     visible_lines,
 )
-from tests.content.strategies import DOCUMENT, LINK_PATTERN, TEXT
+from tests.content.strategies import DOCUMENT, LINK_PATTERN, SLOW, TEXT
 
 AT = At(mobiles=["13800000000"], user_ids=["ops_lead"])
 LIMITS = st.sampled_from([600, 1000, 2500, 20_000])
@@ -63,7 +63,7 @@ def check_parts(parts: list[Any], source: str, limit: int) -> None:
     assert chars_kept(source, joined(parts))
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=100, deadline=None, suppress_health_check=SLOW)
 @given(DOCUMENT, LIMITS)
 def test_markdown_parts_fit_and_keep_everything(source: str, limit: int) -> None:
     message = Markdown("Nightly 日报", source, at=AT)
@@ -77,7 +77,7 @@ def test_markdown_parts_fit_and_keep_everything(source: str, limit: int) -> None
         assert any(link in part_text(p) for p in parts), link
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=100, deadline=None, suppress_health_check=SLOW)
 @given(TEXT.filter(str.strip), LIMITS)
 def test_text_parts_fit_and_keep_everything(source: str, limit: int) -> None:
     parts = split(Text(source, at=AT), limit=limit)
@@ -86,7 +86,7 @@ def test_text_parts_fit_and_keep_everything(source: str, limit: int) -> None:
     assert is_subsequence(source.split(), "\n".join(part_text(p) for p in parts))
 
 
-@settings(max_examples=50, deadline=None)
+@settings(max_examples=50, deadline=None, suppress_health_check=SLOW)
 @given(
     st.tuples(st.text(min_size=1), st.integers(1, 200))
     .map(lambda t: t[0] * t[1])
