@@ -489,13 +489,20 @@ def _chars(
     cutter = Cutter(text[:body_end], protected, fixed)
     out: list[Piece] = []
     p = 0
+    rest_after = json_size(text[body_end:]) + json_size(parent.tail)
     while True:
         head = heads(p)
-        # The rest, if it fits (without the repeated header or fence, if need be).
-        last = Piece(text[p:], "", head=head, tail=parent.tail, chain=chain)
-        if json_size(last.opening()) + json_size(last.tail) > room and head:
-            last = Piece(text[p:], "", tail=parent.tail, chain=chain)
-        if json_size(last.opening()) + json_size(last.tail) <= room:
+        # The rest, if it fits (without the repeated header or fence, if need be). Its size
+        # comes from the cutter's running sums; only a rest that fits is measured whole.
+        last = None
+        for h in (head, "") if head else ("",):
+            guess = (json_size(_reopen(h, chain)) if h else 0) + cutter.size(p, body_end)
+            if guess + rest_after <= room:
+                last = Piece(text[p:], "", head=h, tail=parent.tail, chain=chain)
+                if json_size(last.opening()) + json_size(last.tail) <= room:
+                    break
+                last = None
+        if last is not None:
             out.append(last)
             break
         piece = _longest(cutter, p, head, room, chain, cut_tail)

@@ -222,7 +222,12 @@ def _pack_all(shape: _Shape, limit: int) -> list[str]:
     refs = _References.find(text) if shape.markdown else None
     if refs is not None:
         text = refs.text
+    # "(n/n)" is part of every part's size, so the number of digits of n must be known
+    # before packing: guess it from the total (parts come out nearly full), and pack again
+    # only if the guess was short.
     n = 9
+    while (limit - shape.envelope(n)) * n < json_size(text) * 5 // 4:
+        n = n * 10 + 9
     while True:
         room = limit - shape.envelope(n)
         if room <= json_size("x") + 2:
