@@ -226,7 +226,7 @@ def _pack_all(shape: _Shape, limit: int) -> list[str]:
     # before packing: guess it from the total (parts come out nearly full), and pack again
     # only if the guess was short.
     n = 9
-    while (limit - shape.envelope(n)) * n < json_size(text) * 5 // 4:
+    while 0 < (limit - shape.envelope(n)) * n < json_size(text) * 5 // 4:
         n = n * 10 + 9
     while True:
         room = limit - shape.envelope(n)
