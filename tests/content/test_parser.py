@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -57,3 +58,12 @@ def test_spans_cover_links_images_code_and_html() -> None:
         "\\*",
         "<https://c.example>",
     ]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="known bug found by hypothesis: an HTML block inside a list item after a quoted "
+    "code block is scanned as crossing a top-level boundary",
+)
+def test_known_straddle_after_a_quoted_code_block() -> None:
+    assert _straddles(">     x\n\n  - 0\n\n- <div>\n  *hi*\n  </div>") == []
