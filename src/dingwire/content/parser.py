@@ -43,7 +43,7 @@ _INLINE_TRIGGER = re.compile(r"[\\`~*_\[<&]")
 
 
 _FENCE = re.compile(r" {0,3}(?P<fence>`{3,}|~{3,})(?P<info>.*)$")
-_ITEM = re.compile(r"(?:(?P<bullet>[-+*])|\d{1,9}(?P<delim>[.)]))(?:[ \t]|$)")
+_ITEM = re.compile(r" {0,3}(?:(?P<bullet>[-+*])|\d{1,9}(?P<delim>[.)]))(?:[ \t]|$)")
 _HTML_BLOCKS = (
     (re.compile(r" {0,3}<(?:script|pre|style|textarea)(?:[ \t>]|$)", re.I),
      re.compile(r"</(?:script|pre|style|textarea)>", re.I)),
@@ -115,9 +115,11 @@ def _scan(lines: Sequence[str]) -> list[tuple[int, int]]:
     fence: tuple[str, int] | None = None
     closer: re.Pattern[str] | None = None
     after_blank = True
-    # The kind of marker of the top-level list that may still be open ("-", "+", "*",
-    # "." or ")"): an item with the same kind after a blank line continues it.
-    listing: str | None = None
+    # The kinds of marker ("-", "+", "*", "." or ")") of the lists that may still be open
+    # at the top level: an item of one of them after a blank line may continue its list.
+    # Items indented up to three spaces count too (they may belong to a top-level list),
+    # which can only make the scan find fewer boundaries, never a wrong one.
+    listing: set[str] = set()
     for i, line in enumerate(lines):
         if fence is not None or closer is not None:
             if fence is not None and _closes(line, fence):
@@ -129,14 +131,14 @@ def _scan(lines: Sequence[str]) -> list[tuple[int, int]]:
         if not line.strip(" \t"):
             after_blank = True
             continue
-        if line[0] not in " \t":
-            m = _ITEM.match(line)
-            kind = (m["bullet"] or m["delim"]) if m else None
-            if start is not None and after_blank and (kind is None or kind != listing):
-                out.append((start, last + 1))
-                start = None
-            if kind is not None or after_blank:
-                listing = kind
+        m = _ITEM.match(line)
+        kind = (m["bullet"] or m["delim"]) if m else None
+        if start is not None and after_blank and line[0] not in " \t" and kind not in listing:
+            out.append((start, last + 1))
+            start = None
+            listing = set()
+        if kind is not None:
+            listing.add(kind)
         if start is None:
             start = i
         after_blank = False
