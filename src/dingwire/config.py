@@ -42,6 +42,7 @@ __all__ = [
     "expand_env",
     "expand_tree",
     "load_config",
+    "read_toml",
     "settings_from_url",
 ]
 
@@ -174,6 +175,17 @@ def config_path(env: Mapping[str, str] | None = None) -> Path | None:
     return None
 
 
+def read_toml(file: Path, what: str) -> dict[str, Any]:
+    """``file`` parsed as TOML; a missing or malformed file is a :class:`ConfigError`."""
+    try:
+        with open(file, "rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError:
+        raise ConfigError(f"{what} {str(file)!r} does not exist") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{file}: not valid TOML: {error}") from None
+
+
 def load_config(
     path: str | os.PathLike[str] | None = None, *, env: Mapping[str, str] | None = None
 ) -> Config:
@@ -182,13 +194,7 @@ def load_config(
     file = Path(path) if path is not None else config_path(env)
     data: dict[str, Any] = {}
     if file is not None:
-        try:
-            with open(file, "rb") as handle:
-                data = tomllib.load(handle)
-        except FileNotFoundError:
-            raise ConfigError(f"config file {str(file)!r} does not exist") from None
-        except tomllib.TOMLDecodeError as error:
-            raise ConfigError(f"{file}: not valid TOML: {error}") from None
+        data = read_toml(file, "config file")
         unknown = set(data) - SECTIONS
         if unknown:
             raise ConfigError(f"{file}: unknown section [{sorted(unknown)[0]}]")

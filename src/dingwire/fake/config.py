@@ -30,13 +30,12 @@ from __future__ import annotations
 
 import ipaddress
 import os
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dingwire.config import expand_env, expand_tree
+from dingwire.config import expand_env, expand_tree, read_toml
 from dingwire.core.errors import ConfigError
 from dingwire.core.policy import DEFAULT_LOCKOUT, DEFAULT_RATE, Rate, parse_duration, parse_rate
 from dingwire.fake.faults import Fault
@@ -285,11 +284,5 @@ def load_fake_config(
     if path is None:
         return FakeSettings()
     file = Path(path)
-    try:
-        with open(file, "rb") as handle:
-            data = tomllib.load(handle)
-    except FileNotFoundError:
-        raise ConfigError(f"fake config {str(file)!r} does not exist") from None
-    except tomllib.TOMLDecodeError as error:
-        raise ConfigError(f"{file}: not valid TOML: {error}") from None
+    data = read_toml(file, "fake config")
     return parse_fake_config(data, where=str(file), env=env)
