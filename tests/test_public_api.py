@@ -7,10 +7,11 @@ import dingwire
 
 PUBLIC = {
     "ActionCard", "ApiError", "AsyncRobot", "At", "BadResponseError", "BodyTooLargeError",
-    "Button", "ConfigError", "ConnectError", "ConnectionLostError", "ContentRejectedError",
-    "DeliveryUnknownError", "DingwireError", "FeedCard", "FeedItem", "FileRateStore",
+    "BudgetStore", "Button", "ConfigError", "ConnectError", "ConnectionLostError", "ContentRejectedError",
+    "DeliveryUnknownError", "DingwireError", "FeedCard", "FeedItem", "GatewayThrottledError",
     "InvalidRequestError", "IpNotAllowedError", "KeywordError", "Link", "Markdown",
-    "MemoryRateStore", "Message", "MessageError", "Rate", "RateLimitedError", "Request",
+    "LocalBudgetStore", "MemoryBudgetStore", "Message", "MessageError", "Quota",
+    "QuotaExceededError", "QuotaRefusedError", "Rate", "RateLimitedError", "Request",
     "RequestTimeoutError", "RetryPolicy", "Robot", "RobotDisabledError", "SecurityError",
     "SendResult", "ServerBusyError", "SignatureError", "Text", "ThrottledError",
     "TimestampError", "TokenError", "TooLargeError", "TransportError", "__version__",

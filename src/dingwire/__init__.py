@@ -15,12 +15,20 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from dingwire.budget import (
+        BudgetStore,
+        LocalBudgetStore,
+        MemoryBudgetStore,
+    )
     from dingwire.content import (
         LintIssue,
         escape_markdown,
         lint_markdown,
         split,
         to_dingtalk_markdown,
+    )
+    from dingwire.core.budget import (
+        Quota,
     )
     from dingwire.core.errors import (
         ApiError,
@@ -32,10 +40,13 @@ if TYPE_CHECKING:
         ContentRejectedError,
         DeliveryUnknownError,
         DingwireError,
+        GatewayThrottledError,
         InvalidRequestError,
         IpNotAllowedError,
         KeywordError,
         MessageError,
+        QuotaExceededError,
+        QuotaRefusedError,
         RateLimitedError,
         RequestTimeoutError,
         RobotDisabledError,
@@ -71,10 +82,6 @@ if TYPE_CHECKING:
         sign,
         signed_url,
     )
-    from dingwire.transport.ratelimit import (
-        FileRateStore,
-        MemoryRateStore,
-    )
     from dingwire.transport.robots import (
         AsyncRobot,
         Robot,
@@ -91,6 +98,7 @@ _SOURCES: dict[str, str] = {
     "At": "dingwire.core.messages",
     "BadResponseError": "dingwire.core.errors",
     "BodyTooLargeError": "dingwire.core.errors",
+    "BudgetStore": "dingwire.budget",
     "Button": "dingwire.core.messages",
     "ConfigError": "dingwire.core.errors",
     "ConnectError": "dingwire.core.errors",
@@ -100,16 +108,20 @@ _SOURCES: dict[str, str] = {
     "DingwireError": "dingwire.core.errors",
     "FeedCard": "dingwire.core.messages",
     "FeedItem": "dingwire.core.messages",
-    "FileRateStore": "dingwire.transport.ratelimit",
+    "GatewayThrottledError": "dingwire.core.errors",
     "InvalidRequestError": "dingwire.core.errors",
     "IpNotAllowedError": "dingwire.core.errors",
     "KeywordError": "dingwire.core.errors",
     "Link": "dingwire.core.messages",
     "LintIssue": "dingwire.content",
     "Markdown": "dingwire.core.messages",
-    "MemoryRateStore": "dingwire.transport.ratelimit",
+    "LocalBudgetStore": "dingwire.budget",
+    "MemoryBudgetStore": "dingwire.budget",
     "Message": "dingwire.core.messages",
     "MessageError": "dingwire.core.errors",
+    "Quota": "dingwire.core.budget",
+    "QuotaExceededError": "dingwire.core.errors",
+    "QuotaRefusedError": "dingwire.core.errors",
     "Rate": "dingwire.core.policy",
     "RateLimitedError": "dingwire.core.errors",
     "Request": "dingwire.core.protocol",
@@ -142,6 +154,7 @@ __all__ = [
     "At",
     "BadResponseError",
     "BodyTooLargeError",
+    "BudgetStore",
     "Button",
     "ConfigError",
     "ConnectError",
@@ -151,16 +164,20 @@ __all__ = [
     "DingwireError",
     "FeedCard",
     "FeedItem",
-    "FileRateStore",
+    "GatewayThrottledError",
     "InvalidRequestError",
     "IpNotAllowedError",
     "KeywordError",
     "Link",
     "LintIssue",
+    "LocalBudgetStore",
     "Markdown",
-    "MemoryRateStore",
+    "MemoryBudgetStore",
     "Message",
     "MessageError",
+    "Quota",
+    "QuotaExceededError",
+    "QuotaRefusedError",
     "Rate",
     "RateLimitedError",
     "Request",

@@ -144,7 +144,7 @@ def _start(port: int) -> FakeServer:
 
 def run(once: bool, port: int = DEMO_PORT) -> int:
     """Run the demo; with ``once``, return 0 when everything arrived as expected, else 1."""
-    from dingwire.transport.ratelimit import MemoryRateStore
+    from dingwire.budget import MemoryBudgetStore
     from dingwire.transport.robots import Robot
 
     server = _start(port)
@@ -153,8 +153,8 @@ def run(once: bool, port: int = DEMO_PORT) -> int:
     robots = {
         # Robots of the library, exactly as a user makes them; the keyword robot's client is
         # not told the keyword, so that the message without it is refused.
-        "signed": Robot(signed.webhook, signed.secret, rate_store=MemoryRateStore()),
-        "keyword": Robot(keyword.webhook, rate_store=MemoryRateStore()),
+        "signed": Robot(signed.webhook, signed.secret, budget_store=MemoryBudgetStore()),
+        "keyword": Robot(keyword.webhook, budget_store=MemoryBudgetStore()),
     }
     try:
         samples = showcase(server.url)

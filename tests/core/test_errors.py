@@ -10,6 +10,8 @@ from dingwire.core.errors import (
     InvalidRequestError,
     IpNotAllowedError,
     KeywordError,
+    QuotaExceededError,
+    QuotaRefusedError,
     RateLimitedError,
     RobotDisabledError,
     SecurityError,
@@ -87,7 +89,9 @@ TABLE = [
     (101002, "message is too long", BodyTooLargeError),
     (430101, "含有不安全的外链", ContentRejectedError),
     (430104, "含有不合适的内容", ContentRejectedError),
-    (90030, "webhook 调用次数达到上限", ApiError),
+    (90030, "webhook over limit", QuotaRefusedError),
+    (90020, "ApiCountLimitForOrg", QuotaRefusedError),
+    (660026, "unknown to us", ApiError),
 ]
 
 
@@ -142,3 +146,13 @@ def test_one_tree() -> None:
         if isinstance(obj, type) and issubclass(obj, Exception):
             assert issubclass(obj, dingwire.DingwireError), name
     assert issubclass(dingwire.MessageError, ValueError)
+
+
+def test_a_spent_quota_is_a_rate_limit_that_names_dingtalks_code() -> None:
+    error = error_for(90030, "webhook over limit")
+    assert isinstance(error, QuotaExceededError)
+    assert isinstance(error, RateLimitedError)
+    assert isinstance(error, ApiError)
+    assert error.errcode == 90030
+    assert error.reason == "quota"
+    assert "quota" in error.advice

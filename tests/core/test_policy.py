@@ -1,67 +1,23 @@
-"""The pure policies: sliding-window decisions, durations, rates, retry delays."""
+"""The pure policies: durations, rates, retry delays (the window rule: test_budget.py)."""
 
 import random
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 
 from dingwire.core.errors import (
     BadResponseError,
     ConfigError,
     ConnectError,
     ConnectionLostError,
+    GatewayThrottledError,
     KeywordError,
+    QuotaExceededError,
+    QuotaRefusedError,
     RequestTimeoutError,
     ServerBusyError,
     ThrottledError,
 )
-from dingwire.core.policy import Rate, RetryPolicy, decide, parse_duration, parse_rate
-
-RATE = Rate(20, 60.0)
-
-
-def test_free_budget_means_now() -> None:
-    assert decide([], 100.0, RATE) == 0.0
-    assert decide([100.0 - i for i in range(19)], 100.0, RATE) == 0.0
-
-
-def test_spent_budget_waits_for_the_oldest_send_that_matters() -> None:
-    sent = [10.0 + i for i in range(20)]  # 20 sends at t=10..29
-    assert decide(sent, 30.0, RATE) == pytest.approx(40.0)  # t=10 leaves the window at 70
-    assert decide(sent, 70.0, RATE) == pytest.approx(0.0)
-
-
-def test_sliding_not_fixed_minute() -> None:
-    # 20 at t=59, then at t=61 a fixed-minute counter would allow 20 more: we do not.
-    sent = [59.0] * 20
-    assert decide(sent, 61.0, RATE) == pytest.approx(58.0)
-
-
-def test_lockout_wins_over_a_free_budget() -> None:
-    assert decide([], 100.0, RATE, locked_until=700.0) == pytest.approx(600.0)
-
-
-@given(st.lists(st.floats(0, 1000), max_size=60), st.floats(0, 1000))
-def test_decide_never_allows_more_than_the_limit_in_any_window(
-    sent: list[float], now: float
-) -> None:
-    wait = decide(sent, now, RATE)
-    at = now + wait
-    assert sum(1 for t in sent if t <= at and t + RATE.window - at > 0) < RATE.limit or wait == 0
-
-
-@given(st.integers(1, 50), st.floats(0.5, 120))
-def test_simulated_senders_never_exceed_the_budget(limit: int, window: float) -> None:
-    rate = Rate(limit, window)
-    now, sent = 0.0, []
-    for _ in range(limit * 3):
-        while (wait := decide(sent, now, rate)) > 0:  # as a store's caller does: sleep, ask again
-            now += max(wait, 1e-6)
-        sent.append(now)
-        now += 0.01
-    for t in sent:
-        assert sum(1 for u in sent if u <= t and u + window - t > 0) <= limit
+from dingwire.core.policy import Rate, RetryPolicy, parse_duration, parse_rate
 
 
 @pytest.mark.parametrize(
@@ -127,6 +83,16 @@ def test_backoff_grows_with_jitter_and_is_capped() -> None:
     assert policy.delay(10, error, rng) is None  # out of attempts
 
 
-def test_throttle_waits_for_the_lockout() -> None:
+def test_throttle_waits_for_what_the_error_names() -> None:
+    # The robot puts the lockout (or the gateway's `wait`) into retry_after before asking.
     policy = RetryPolicy()
-    assert policy.delay(1, ThrottledError("x"), random.Random(), lockout=600) == 600
+    assert policy.delay(1, ThrottledError("x", retry_after=600.0), random.Random()) == 600
+    assert policy.delay(1, GatewayThrottledError("x", retry_after=5.0), random.Random()) == 5
+    assert policy.delay(3, ThrottledError("x", retry_after=600.0), random.Random()) is None
+
+
+def test_a_spent_quota_is_never_retried() -> None:
+    policy = RetryPolicy(attempts=10)
+    assert not policy.retryable(QuotaRefusedError("x", errcode=90030))
+    assert not policy.retryable(QuotaExceededError("x"))
+    assert policy.delay(1, QuotaRefusedError("x", errcode=90030), random.Random()) is None

@@ -5,9 +5,17 @@ import json
 import pytest
 
 from dingwire import Text
-from dingwire.core.errors import BadResponseError, BodyTooLargeError, TimestampError, TooLargeError
+from dingwire.core.errors import (
+    BadResponseError,
+    BodyTooLargeError,
+    GatewayThrottledError,
+    RateLimitedError,
+    TimestampError,
+    TooLargeError,
+)
 from dingwire.core.protocol import (
     MAX_BODY_BYTES,
+    MAX_GATEWAY_WAIT,
     SendResult,
     build_request,
     clock_note,
@@ -62,16 +70,53 @@ def test_parse_success_and_key_order() -> None:
 @pytest.mark.parametrize(
     ("status", "body", "match"),
     [
-        (200, b"<html>gateway</html>", "not DingTalk's JSON"),
         (502, b"Bad Gateway", "HTTP 502"),
-        (200, b'{"errcode":"0"}', "not DingTalk's JSON"),
         (500, b'{"errcode":0,"errmsg":"ok"}', "HTTP 500"),
+        (503, b'{"status":1111,"wait":5}', "HTTP 503"),
     ],
 )
-def test_bad_replies(status: int, body: bytes, match: str) -> None:
+def test_server_errors_are_bad_responses_to_back_off_from(
+    status: int, body: bytes, match: str
+) -> None:
     with pytest.raises(BadResponseError, match=match) as caught:
         parse_reply(status, body)
     assert caught.value.status == status
+    assert not isinstance(caught.value, RateLimitedError)
+
+
+X5 = b'{"status":1111,"wait":5,"source":"x5","punish":"deny","msg":"..."}'
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "wait", "shown"),
+    [
+        (200, X5, 5.0, "asking to wait 5 s"),
+        (200, b'{"status":1111,"wait":"7","source":"x5"}', 7.0, "asking to wait 7 s"),
+        (200, b'{"status":1111,"wait":-3}', None, "a reply without an errcode"),
+        (200, b'{"status":1111,"wait":1e9}', MAX_GATEWAY_WAIT, "asking to wait 600 s"),
+        (200, b'{"status":1111,"wait":true}', None, "without an errcode"),
+        (200, b'{"status":1111,"wait":"soon"}', None, "without an errcode"),
+        (200, b"<html>gateway</html>", None, "'<html>gateway</html>'"),
+        (200, b'{"errcode":"0"}', None, "without an errcode"),
+        (200, b"", None, "without an errcode"),
+        (302, b"<html>moved</html>", None, "HTTP 302"),
+        (301, X5, 5.0, "HTTP 301, asking to wait 5 s"),
+        (404, b"<html>not found</html>", None, "HTTP 404"),
+        (429, b"", None, "HTTP 429"),
+    ],
+)
+def test_answers_that_are_not_errcode_json_mean_slow_down(
+    status: int, body: bytes, wait: float | None, shown: str
+) -> None:
+    # API.md §4.1: never success, never a permanent refusal; honour `wait` when given.
+    with pytest.raises(GatewayThrottledError) as caught:
+        parse_reply(status, body)
+    assert caught.value.status == status
+    assert caught.value.retry_after == wait
+    assert shown in str(caught.value)
+    assert "nothing was delivered" in str(caught.value)
+    assert isinstance(caught.value, RateLimitedError)
+    assert isinstance(caught.value, BadResponseError)
 
 
 def test_gateway_413_is_too_large() -> None:

@@ -33,7 +33,7 @@ def test_the_page_renders_every_type_and_updates_live(
     keyword = dingtalk_fake.add_robot(keywords=["告警"], name="告警群 alerts (keyword)")
     senders = {
         "signed": signed.client(),
-        "keyword": dingwire.Robot(keyword.webhook, rate_store=dingwire.MemoryRateStore()),
+        "keyword": dingwire.Robot(keyword.webhook, budget_store=dingwire.MemoryBudgetStore()),
     }
     samples = showcase(dingtalk_fake.url)
     for sample in samples:

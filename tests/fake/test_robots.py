@@ -74,7 +74,7 @@ def test_a_robot_built_from_the_webhook_alone(fake: FakeControls) -> None:
     transport = fake._sync_transport()
     options = {"transport": transport} if transport is not None else {}
     robot = dingwire.Robot(
-        ops.webhook, ops.secret, rate_store=dingwire.MemoryRateStore(), **options
+        ops.webhook, ops.secret, budget_store=dingwire.MemoryBudgetStore(), **options
     )
     assert robot.send(Text("plain")).errcode == 0
     assert ops.last is not None
@@ -144,11 +144,11 @@ def test_a_session_webhook(fake: FakeControls) -> None:
     url = fake.open_session(ops.token, ttl=60)
     transport = fake._sync_transport()
     options = {"transport": transport} if transport is not None else {}
-    robot = dingwire.Robot(url, rate_store=dingwire.MemoryRateStore(), **options)
+    robot = dingwire.Robot(url, budget_store=dingwire.MemoryBudgetStore(), **options)
     assert robot.send(Markdown("reply", "**done**")).errcode == 0
     assert ops.delivered()[-1].path == "/robot/sendBySession"
     expired = dingwire.Robot(
-        url.replace("session=", "session=x"), rate_store=dingwire.MemoryRateStore(), **options
+        url.replace("session=", "session=x"), budget_store=dingwire.MemoryBudgetStore(), **options
     )
     with pytest.raises(dingwire.TokenError) as caught:
         expired.send(Text("hi"))

@@ -63,7 +63,7 @@ def test_serve_in_its_own_process_with_a_config(tmp_path: Path) -> None:
         assert f"http://127.0.0.1:{port}/" in banner
         assert "ops" in banner
         webhook = f"http://127.0.0.1:{port}/robot/send?access_token=tok1"
-        robot = dingwire.Robot(webhook, secret, rate_store=dingwire.MemoryRateStore())
+        robot = dingwire.Robot(webhook, secret, budget_store=dingwire.MemoryBudgetStore())
         assert robot.send(dingwire.Text("告警 from another process")).errcode == 0
         with pytest.raises(dingwire.KeywordError) as caught:
             robot.send(dingwire.Text("no keyword"))
@@ -167,7 +167,7 @@ def test_wait_for_waits_on_the_log(dingtalk_fake: FakeServer) -> None:
         ops.wait_for(timeout=0.2)
     script = (
         "import dingwire, sys; "
-        "dingwire.Robot(sys.argv[1], rate_store=dingwire.MemoryRateStore())"
+        "dingwire.Robot(sys.argv[1], budget_store=dingwire.MemoryBudgetStore())"
         ".send(dingwire.Text('from a child process'))"
     )
     with subprocess.Popen([sys.executable, "-c", script, ops.webhook]) as child:

@@ -15,7 +15,7 @@ from dingwire import (
     ConnectionLostError,
     KeywordError,
     Markdown,
-    MemoryRateStore,
+    MemoryBudgetStore,
     RateLimitedError,
     RequestTimeoutError,
     RetryPolicy,
@@ -153,7 +153,7 @@ def test_connection_refused_is_retried_then_raised() -> None:
     assert len(slept) == 2
 
 
-def test_throttle_locks_the_robot_out_then_retries(endpoint: Endpoint) -> None:
+def test_throttle_locks_the_robot_out_and_waits_only_within_max_wait(endpoint: Endpoint) -> None:
     now = [1000.0]
     slept: list[float] = []
 
@@ -162,15 +162,31 @@ def test_throttle_locks_the_robot_out_then_retries(endpoint: Endpoint) -> None:
         now[0] += seconds
 
     endpoint.then("json", 130101, "send too fast, exceed 20 times per minute")
-    store = MemoryRateStore()
-    r = robot(endpoint, lockout="600s", clock=lambda: now[0], sleep=sleep, rate_store=store)
-    assert r.send(Text("x")).attempts == 2
+    store = MemoryBudgetStore()
+    r = robot(endpoint, lockout="600s", clock=lambda: now[0], sleep=sleep, budget_store=store)
+    assert r.send(Text("x"), max_wait=700).attempts == 2
     assert sum(slept) == pytest.approx(600, abs=1)
-    # Another robot object for the same webhook sharing the store waits too.
-    other = robot(endpoint, clock=lambda: now[0] - 500, rate_store=store)
-    with pytest.raises(RateLimitedError) as caught:
-        other.send(Text("y"), block=False)
+    assert len(endpoint.seen) == 2
+
+
+def test_a_lockout_raises_at_once_for_every_sender_of_the_store(endpoint: Endpoint) -> None:
+    now = [1000.0]
+    endpoint.then("json", 130101, "send too fast, exceed 20 times per minute")
+    store = MemoryBudgetStore()
+    r = robot(endpoint, lockout="600s", clock=lambda: now[0], budget_store=store)
+    with pytest.raises(ThrottledError, match="locked out by DingTalk until") as first:
+        r.send(Text("x"))  # blocking, but a lockout is waited for only within max_wait
+    assert first.value.retry_after == 600
+    assert first.value.until == pytest.approx(1600)
+    # Another robot object for the same webhook, sharing the store, does not even try.
+    now[0] += 100
+    other = robot(endpoint, clock=lambda: now[0], budget_store=store)
+    with pytest.raises(RateLimitedError, match="locked out by DingTalk until") as caught:
+        other.send(Text("y"))
+    assert not isinstance(caught.value, ThrottledError)
+    assert caught.value.reason == "lockout"
     assert caught.value.retry_after == pytest.approx(500, abs=1)
+    assert len(endpoint.seen) == 1
 
 
 def test_throttle_with_block_false_raises_with_retry_after(endpoint: Endpoint) -> None:

@@ -103,6 +103,7 @@ class Invocation:
         logger = logging.getLogger("dingwire")
         if self._handler is None:
             self._handler = EchoHandler()
+            self._handler.setFormatter(logging.Formatter("dingwire: %(message)s"))
             logger.addHandler(self._handler)
             logger.setLevel(level)
         else:

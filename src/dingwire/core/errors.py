@@ -12,7 +12,10 @@
     │   │   ├── RequestTimeoutError       no reply in time
     │   │   └── ConnectionLostError       the connection dropped before the reply
     │   └── BadResponseError          an HTTP error or a reply that is not DingTalk's JSON
-    ├── RateLimitedError              the robot's budget is spent; .retry_after seconds
+    │       └── GatewayThrottledError     a 3xx, an HTML page or JSON without errcode: slow
+    │                                     down (also a RateLimitedError); .retry_after
+    ├── RateLimitedError              budget spent or locked out; .retry_after, .until, .reason
+    │   └── QuotaExceededError        the org's quota is spent; .org, .quota, .renews_at
     └── ApiError                      DingTalk answered errcode != 0; .errcode, .errmsg
         ├── SecurityError             310000, one of:
         │   ├── SignatureError            sign not match (wrong or missing secret)
@@ -22,6 +25,8 @@
         ├── TokenError                unknown or missing access_token
         ├── RobotDisabledError        robot disabled or removed, group disbanded
         ├── ThrottledError            130101 / 410100 (also a RateLimitedError)
+        ├── QuotaRefusedError         90030 / 90020: DingTalk says the org's quota is spent
+        │                             (also a QuotaExceededError)
         ├── BodyTooLargeError         460101 / 101002 (also a TooLargeError)
         ├── InvalidRequestError       missing or malformed field, bad JSON, bad msgtype
         ├── ContentRejectedError      430101-430104: DingTalk's content filter
@@ -47,10 +52,13 @@ __all__ = [
     "ContentRejectedError",
     "DeliveryUnknownError",
     "DingwireError",
+    "GatewayThrottledError",
     "InvalidRequestError",
     "IpNotAllowedError",
     "KeywordError",
     "MessageError",
+    "QuotaExceededError",
+    "QuotaRefusedError",
     "RateLimitedError",
     "RequestTimeoutError",
     "RobotDisabledError",
@@ -162,9 +170,76 @@ class BadResponseError(TransportError):
 
 
 class RateLimitedError(DingwireError):
-    """The robot's budget is spent; ``retry_after`` says how many seconds until it is not."""
+    """Nothing was sent: the robot's budget is spent, or DingTalk locked the robot out.
 
-    default_advice = "wait, send with block=True, or spread messages over more robots"
+    ``retry_after`` says how many seconds until a send may go, ``until`` when (epoch
+    seconds), ``reason`` why: ``"budget"`` (the minute window), ``"lockout"`` (DingTalk
+    throttled the robot) or ``"quota"`` (the organisation's quota).
+    """
+
+    default_advice = (
+        "wait and send again (a blocking send waits for the minute budget by itself; give "
+        "max_wait to wait for a lockout too), or spread messages over more robots"
+    )
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        until: float | None = None,
+        reason: str = "budget",
+        **context: Any,
+    ) -> None:
+        super().__init__(message, **context)
+        self.until = until
+        self.reason = reason
+
+
+class QuotaExceededError(RateLimitedError):
+    """The organisation's quota of webhook calls is spent; nothing was sent.
+
+    ``org`` names the organisation, ``quota`` its quota (``"3,000/month"``), ``renews_at``
+    when the period renews (epoch seconds; ``None`` when DingTalk did not say).
+    """
+
+    default_advice = (
+        "the organisation's webhook calls are spent until its quota renews (DingTalk bills "
+        "them per organisation per month): send less (a relay merges a storm into digests), "
+        "or raise the organisation's edition or quota"
+    )
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        org: str | None = None,
+        quota: str | None = None,
+        renews_at: float | None = None,
+        **context: Any,
+    ) -> None:
+        context.setdefault("reason", "quota")
+        super().__init__(message, **context)
+        self.org = org
+        self.quota = quota
+        self.renews_at = renews_at
+
+
+class GatewayThrottledError(BadResponseError, RateLimitedError):
+    """Something other than DingTalk's errcode JSON came back: a 3xx, an HTML page, or
+    JSON without ``errcode`` (the anti-abuse gateway's ``{"status":1111,"wait":5,...}``).
+
+    Never a success and never a refusal: nothing was delivered, and DingTalk asks for less.
+    ``retry_after`` is the gateway's ``wait`` when it gave one.
+    """
+
+    default_advice = (
+        "DingTalk's gateway asked to slow down (or something between here and DingTalk "
+        "answered instead of it): send less often, and check any proxy in the way"
+    )
+
+    def __init__(self, message: str, **context: Any) -> None:
+        context.setdefault("reason", "lockout")
+        super().__init__(message, **context)
 
 
 class ApiError(DingwireError):
@@ -237,6 +312,16 @@ class ThrottledError(ApiError, RateLimitedError):
         "keep rate_limit on, and make sure every sender shares it"
     )
 
+    def __init__(self, message: str, **context: Any) -> None:
+        context.setdefault("reason", "lockout")
+        super().__init__(message, **context)
+
+
+class QuotaRefusedError(ApiError, QuotaExceededError):
+    """DingTalk answered that the organisation's webhook calls are spent (90030, 90020)."""
+
+    default_advice = QuotaExceededError.default_advice
+
 
 class BodyTooLargeError(ApiError, TooLargeError):
     """DingTalk refused the body as over 20,000 bytes (460101, 101002, HTTP 413)."""
@@ -280,6 +365,8 @@ _ERROR_BY_CODE: dict[int, type[ApiError]] = {
     430102: ContentRejectedError,
     430103: ContentRejectedError,
     430104: ContentRejectedError,
+    90030: QuotaRefusedError,
+    90020: QuotaRefusedError,
     40035: InvalidRequestError,
     43002: InvalidRequestError,
     43004: InvalidRequestError,

@@ -1,24 +1,22 @@
-"""When to send, when to retry: pure functions of state and time; the caller sleeps.
+"""When to retry, and how rates and durations are written: pure functions; the caller sleeps.
 
-Rate limit
-    ``Rate(limit, window)`` — at most ``limit`` sends in *any* ``window`` seconds (a sliding
-    window over the timestamps of recent sends, not a fixed minute). ``decide(sent, now,
-    rate, locked_until)`` says how long to wait before the next send may go (0 = now).
-    After DingTalk throttles a robot anyway, ``locked_until = now + lockout`` keeps every
-    sender quiet for the lockout (DingTalk's is 10 minutes).
+Rates and durations
+    ``Rate(limit, window)`` — at most ``limit`` sends in *any* ``window`` seconds; the
+    rule that applies it, counted at arrival, is :func:`dingwire.core.budget.window_wait`.
+    ``parse_rate("20/60s")`` and ``parse_duration("10m")`` read them as people write them.
 
 Retries
     ``RetryPolicy.delay(attempt, error, rng)`` is the wait before attempt ``attempt + 1``, or
     ``None`` to give up. Only failures that cannot have delivered the message, or that
     DingTalk says to retry, are retried: the connection never made, HTTP 5xx, errcode -1,
-    throttling (after the lockout). A timeout after sending is retried only on request.
+    throttling and the gateway's "slow down" (after the wait they name, ``retry_after``).
+    A timeout after sending is retried only on request; a spent quota never.
 """
 
 from __future__ import annotations
 
 import random
 import re
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 from dingwire.core.errors import (
@@ -27,8 +25,9 @@ from dingwire.core.errors import (
     ConnectError,
     DeliveryUnknownError,
     DingwireError,
+    QuotaExceededError,
+    RateLimitedError,
     ServerBusyError,
-    ThrottledError,
 )
 
 __all__ = [
@@ -36,7 +35,6 @@ __all__ = [
     "DEFAULT_RATE",
     "Rate",
     "RetryPolicy",
-    "decide",
     "parse_duration",
     "parse_rate",
 ]
@@ -97,27 +95,12 @@ def parse_rate(value: str | Rate | None) -> Rate | None:
     return Rate(int(count), window)
 
 
-def decide(sent: Sequence[float], now: float, rate: Rate, locked_until: float = 0.0) -> float:
-    """Seconds to wait before the next send may go; 0.0 means now.
-
-    ``sent`` holds the times of earlier sends (any order; old ones are ignored).
-    """
-    wait = max(0.0, locked_until - now)
-    # A send at t counts while t + window - now > 0: the same expression as the wait below,
-    # so that float rounding can never count a send and then compute a wait of zero for it.
-    recent = sorted(t for t in sent if t + rate.window - now > 0)
-    if len(recent) >= rate.limit:
-        # The send that frees a slot is the limit-th most recent one.
-        oldest_that_matters = recent[len(recent) - rate.limit]
-        wait = max(wait, oldest_that_matters + rate.window - now)
-    return wait
-
-
 @dataclass(frozen=True, slots=True)
 class RetryPolicy:
     """Exponential backoff with jitter, for the failures that are safe to repeat.
 
-    ``attempts`` counts the first try. A throttled robot is retried after ``lockout``.
+    ``attempts`` counts the first try. A throttled robot, or a gateway that asked to slow
+    down, is retried after the wait its error names (``retry_after``).
     """
 
     attempts: int = 3
@@ -126,7 +109,10 @@ class RetryPolicy:
     retry_on_timeout: bool = False
 
     def retryable(self, error: DingwireError) -> bool:
-        if isinstance(error, ConnectError | ServerBusyError | ThrottledError):
+        """Whether repeating the request after ``error`` is safe and may succeed."""
+        if isinstance(error, QuotaExceededError):
+            return False  # not before the period renews: that is no retry
+        if isinstance(error, ConnectError | ServerBusyError | RateLimitedError):
             return True
         if isinstance(error, BadResponseError):
             return error.status is not None and error.status >= 500
@@ -134,13 +120,11 @@ class RetryPolicy:
             return self.retry_on_timeout
         return False
 
-    def delay(
-        self, attempt: int, error: DingwireError, rng: random.Random, *, lockout: float = 0.0
-    ) -> float | None:
+    def delay(self, attempt: int, error: DingwireError, rng: random.Random) -> float | None:
         """The wait before another try after ``attempt`` tries failed; ``None``: give up."""
         if attempt >= self.attempts or not self.retryable(error):
             return None
-        if isinstance(error, ThrottledError):
-            return lockout
+        if isinstance(error, RateLimitedError) and error.retry_after is not None:
+            return error.retry_after
         ceiling = min(self.cap, self.base * 2 ** (attempt - 1))
         return rng.uniform(ceiling / 2, ceiling)

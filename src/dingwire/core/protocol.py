@@ -14,7 +14,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from dingwire.core.errors import BadResponseError, BodyTooLargeError, TooLargeError, error_for
+from dingwire.core.errors import (
+    BadResponseError,
+    BodyTooLargeError,
+    GatewayThrottledError,
+    TooLargeError,
+    error_for,
+)
 from dingwire.core.mentions import ensure_keyword
 from dingwire.core.messages import MessageLike, to_payload
 from dingwire.core.redact import mask_url
@@ -24,6 +30,7 @@ __all__ = [
     "DEFAULT_BASE_URL",
     "HEADERS",
     "MAX_BODY_BYTES",
+    "MAX_GATEWAY_WAIT",
     "Request",
     "SendResult",
     "build_request",
@@ -121,6 +128,26 @@ def clock_note(timestamp_ms: int | None, server_time: float | None) -> str | Non
     )
 
 
+#: The longest ``wait`` a gateway answer is taken at its word for (its per-IP ban is 5 min).
+MAX_GATEWAY_WAIT = 600.0
+
+
+def _gateway_wait(reply: object) -> float | None:
+    """The ``wait`` (seconds) of an anti-abuse answer such as ``{"status":1111,"wait":5}``."""
+    if not isinstance(reply, dict):
+        return None
+    wait = reply.get("wait")
+    if isinstance(wait, bool) or not isinstance(wait, int | float | str):
+        return None
+    try:
+        seconds = float(wait)
+    except ValueError:
+        return None
+    if not seconds >= 0:  # NaN too
+        return None
+    return min(seconds, MAX_GATEWAY_WAIT)
+
+
 def parse_reply(
     status: int,
     body: bytes,
@@ -145,8 +172,19 @@ def parse_reply(
         reply = None
     if not isinstance(reply, dict) or not isinstance(reply.get("errcode"), int):
         snippet = body[:120].decode("utf-8", "replace").replace("\n", " ")
-        kind = f"HTTP {status}" if status != 200 else "a reply that is not DingTalk's JSON"
-        raise BadResponseError(f"DingTalk answered {kind}: {snippet!r}", status=status)
+        if status >= 500:
+            raise BadResponseError(f"DingTalk answered HTTP {status}: {snippet!r}", status=status)
+        # A 3xx, an HTML page, JSON without errcode: DingTalk's gateway (or something in
+        # front of it) saying "slow down" its own way (API.md §4.1). Never success, never a
+        # refusal: nothing was delivered, and the gateway's `wait` is honoured.
+        wait = _gateway_wait(reply)
+        kind = f"HTTP {status}" if status != 200 else "a reply without an errcode"
+        waits = f", asking to wait {wait:g} s" if wait is not None else ""
+        raise GatewayThrottledError(
+            f"DingTalk's gateway answered {kind}{waits}; nothing was delivered: {snippet!r}",
+            status=status,
+            retry_after=wait,
+        )
     errcode: int = reply["errcode"]
     errmsg = str(reply.get("errmsg", ""))
     if errcode != 0:

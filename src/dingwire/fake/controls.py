@@ -3,7 +3,7 @@
 :class:`FakeControls` is shared by :class:`~dingwire.fake.server.FakeServer` (a real port)
 and :class:`~dingwire.fake.inprocess.InProcessFake` (no socket): they differ only in the
 base URL of the webhooks and the transport their clients use. :class:`RobotHandle` is one
-configured robot, from the test's side.
+configured robot, from the test's side; :class:`OrgHandle` one organisation and its quota.
 
 Rules kept here: the easy way is the right way — ``add_robot`` gives DingTalk's defaults
 (20 messages a minute, 10-minute lockout) unless told otherwise, ``secret=True`` makes a
@@ -21,6 +21,8 @@ from collections.abc import Sequence
 from typing import Any
 from urllib.parse import quote
 
+from dingwire.budget import MemoryBudgetStore
+from dingwire.core.budget import DEFAULT_TIMEZONE, Quota, parse_quota
 from dingwire.core.policy import (
     DEFAULT_LOCKOUT,
     DEFAULT_RATE,
@@ -30,15 +32,14 @@ from dingwire.core.policy import (
     parse_rate,
 )
 from dingwire.core.redact import MASK, mask_token
-from dingwire.fake.config import FakeRobot
+from dingwire.fake.config import FakeOrg, FakeRobot, Window
 from dingwire.fake.engine import SEND_PATH, FakeDingTalk
 from dingwire.fake.faults import Fault
 from dingwire.fake.log import Record
 from dingwire.transport.http import AsyncTransport, SyncTransport
-from dingwire.transport.ratelimit import MemoryRateStore
 from dingwire.transport.robots import AsyncRobot, Robot
 
-__all__ = ["FakeControls", "RobotHandle"]
+__all__ = ["FakeControls", "OrgHandle", "RobotHandle"]
 
 #: Retries for clients made by the fake's controls: the library's decisions, shorter waits.
 QUICK_RETRY = RetryPolicy(attempts=3, base=0.05, cap=0.5)
@@ -117,6 +118,58 @@ class RobotHandle:
         return f"RobotHandle({mask_token(self.token)!r}{secret}{keywords})"
 
 
+class OrgHandle:
+    """One organisation configured in a fake, seen from a test: its quota and its use.
+
+    >>> acme = fake.add_org("acme", quota="20/5m")               # doctest: +SKIP
+    >>> ops = acme.add_robot()                                   # doctest: +SKIP
+    >>> acme.used, acme.left                                     # doctest: +SKIP
+    (0, 20)
+    """
+
+    def __init__(self, controls: FakeControls, org: FakeOrg) -> None:
+        self._controls = controls
+        self.settings = org
+
+    @property
+    def name(self) -> str:
+        """The organisation's name (what a robot's ``org`` names)."""
+        return self.settings.name
+
+    @property
+    def quota(self) -> Quota | None:
+        """Its quota, or ``None`` (counted, never refused)."""
+        return self.settings.quota
+
+    @property
+    def used(self) -> int:
+        """Calls counted in the current period."""
+        return self._controls.fake.org_usage(self.name, self._controls._now())[0]
+
+    @property
+    def left(self) -> int | None:
+        """Calls left in the current period (``None`` without a quota)."""
+        quota = self.quota
+        return None if quota is None else max(0, quota.limit - self.used)
+
+    @property
+    def renews(self) -> float:
+        """When the current period ends (epoch seconds): the count starts again then."""
+        return self._controls.fake.org_usage(self.name, self._controls._now())[1]
+
+    def add_robot(self, token: str | None = None, **options: Any) -> RobotHandle:
+        """A robot of this organisation (``add_robot``'s options)."""
+        return self._controls.add_robot(token, org=self.name, **options)
+
+    def reset(self) -> None:
+        """Forget the count of calls: the quota is whole again."""
+        self._controls.fake.reset_org(self.name)
+
+    def __repr__(self) -> str:
+        quota = str(self.quota) if self.quota is not None else "no quota"
+        return f"OrgHandle({self.name!r}, {quota})"
+
+
 class FakeControls:
     """Robots, messages, faults and clients of one fake. Subclasses give the base URL and
     the transports."""
@@ -153,14 +206,19 @@ class FakeControls:
         rate_limit: str | Rate | None = DEFAULT_RATE,
         lockout: float | str = DEFAULT_LOCKOUT,
         name: str | None = None,
+        org: str | None = None,
+        window: Window | None = None,
         **more: Any,
     ) -> RobotHandle:
         """Configure a robot and return its handle.
 
         ``token`` defaults to a fresh 64-hex token; ``secret=True`` makes a fresh ``SEC…``
-        secret. ``rate_limit`` takes ``"20/60s"``, a :class:`Rate` or ``None`` (no limit).
-        Further keywords (``disabled``, ``errmsg_style``, ``throttle_errcode``,
-        ``accept_image``, ``faults``) are :class:`~dingwire.fake.config.FakeRobot`'s.
+        secret. ``rate_limit`` takes ``"20/60s"``, a :class:`Rate` or ``None`` (no limit);
+        ``window`` is ``"sliding"`` or ``"fixed"`` (the fake's own by default); ``org``
+        names an organisation added with :meth:`add_org`, whose quota the robot's calls
+        count against. Further keywords (``disabled``, ``errmsg_style``,
+        ``throttle_errcode``, ``accept_image``, ``faults``) are
+        :class:`~dingwire.fake.config.FakeRobot`'s.
         Adding a robot turns on token checking: unknown tokens get 300005.
         """
         if token is None:
@@ -177,6 +235,8 @@ class FakeControls:
             rate_limit=parse_rate(rate_limit),
             lockout=parse_duration(lockout, name="lockout"),
             name=name,
+            org=org,
+            window=window,
             **more,
         )
         self.fake.add_robot(robot)
@@ -192,6 +252,41 @@ class FakeControls:
     def remove_robot(self, token: str) -> None:
         """Forget the robot with ``token``."""
         self.fake.remove_robot(token)
+
+    # -- organisations ------------------------------------------------------------------
+
+    def add_org(
+        self,
+        name: str,
+        quota: str | Quota | None = None,
+        *,
+        timezone: str = DEFAULT_TIMEZONE,
+    ) -> OrgHandle:
+        """Configure an organisation and return its handle.
+
+        ``quota`` takes ``"3000/month"`` (calendar months in ``timezone``), ``"20/5m"``
+        (periods aligned to the epoch), a :class:`~dingwire.core.budget.Quota`, or ``None``
+        (counted, never refused). Once a period's calls reach it, the org's robots get
+        errcode 90030 until the period renews. Replacing an org starts its count again.
+        """
+        org = FakeOrg(name, parse_quota(quota, timezone=timezone), timezone)
+        self.fake.add_org(org)
+        return OrgHandle(self, org)
+
+    def org(self, name: str) -> OrgHandle:
+        """The handle of the configured organisation ``name``."""
+        for org in self.fake.orgs():
+            if org.name == name:
+                return OrgHandle(self, org)
+        raise KeyError(f"no organisation {name!r}")
+
+    def remove_org(self, name: str) -> None:
+        """Forget the organisation ``name`` (its robots are no longer counted)."""
+        self.fake.remove_org(name)
+
+    def reset_limits(self) -> None:
+        """Forget every robot's rate-limit window and lockout, and every org's count."""
+        self.fake.reset_limits()
 
     # -- what arrived -------------------------------------------------------------------
 
@@ -236,7 +331,8 @@ class FakeControls:
         self.fake.clear(robot)
 
     def reset(self) -> None:
-        """Back to the fake's configuration: its robots only, no messages, faults, limits."""
+        """Back to the fake's configuration: its robots and orgs only, no messages, faults,
+        limits or org counts."""
         self.fake.reset()
 
     # -- faults and sessions ------------------------------------------------------------
@@ -257,7 +353,7 @@ class FakeControls:
     # -- clients ------------------------------------------------------------------------
 
     def _client_options(self, options: dict[str, Any]) -> dict[str, Any]:
-        options.setdefault("rate_store", MemoryRateStore())
+        options.setdefault("budget_store", MemoryBudgetStore())
         options.setdefault("retry", QUICK_RETRY)
         return options
 

@@ -17,7 +17,7 @@ Rules kept here (API.md §1–5, §9):
 - Signing and validation are the core's (:func:`dingwire.core.signing.signature_matches`,
   :func:`dingwire.core.validation.validate_payload` in DingTalk's non-strict mode): the
   fake has no copy of either. A reused timestamp/sign pair is accepted, as DingTalk does.
-- The rate limit is a sliding window (:func:`dingwire.core.policy.decide`) over the
+- The rate limit is a sliding window (:func:`dingwire.core.budget.window_wait`) over the
   messages the robot delivered; going over it throttles the robot for ``lockout``.
 - With no robots configured every token is accepted without security checks; each token
   still gets DingTalk's rate limit.
@@ -39,7 +39,7 @@ from typing import Any
 from urllib.parse import parse_qsl, quote
 
 from dingwire.core.errors import MessageError
-from dingwire.core.policy import decide
+from dingwire.core.budget import window_wait
 from dingwire.core.protocol import MAX_BODY_BYTES
 from dingwire.core.redact import MASK, mask_token
 from dingwire.core.signing import SIGN_WINDOW_MS, signature_matches
@@ -491,7 +491,7 @@ class FakeDingTalk:
             rate = robot.rate_limit
             while state.sent and state.sent[0] <= now - rate.window:
                 state.sent.popleft()
-            if decide(state.sent, now, rate, state.locked_until) > 0:
+            if max(window_wait(state.sent, now, rate), state.locked_until - now) > 0:
                 if state.locked_until <= now:
                     state.locked_until = now + robot.lockout
                 verdict.reason = self._throttle_reason(state)

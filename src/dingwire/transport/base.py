@@ -1,11 +1,19 @@
 """What ``Robot`` and ``AsyncRobot`` share: everything but the loop that sends and sleeps.
 
 A send is a generator, :meth:`BaseRobot._send_flow`, that yields what it needs done — a
-``Request`` to send or a ``float`` of seconds to sleep — and receives the reply (or the
-transport's error). The sync robot drives it with ``time.sleep`` and a blocking pool, the
-async robot with ``asyncio.sleep`` and aiohttp. Rate limiting, signing with a fresh
-timestamp for every attempt, classifying the reply and deciding on retries happen once,
-here, so the two robots cannot drift apart.
+``Request`` to send, a :class:`StoreCall` on the budget store, or a ``float`` of seconds to
+sleep — and receives the reply (or the transport's error, or the store's answer). The sync
+robot drives it with ``time.sleep`` and a blocking pool, the async robot with
+``asyncio.sleep``, aiohttp and a worker thread for a store that can block. Budgets, signing
+with a fresh timestamp for every attempt, classifying the reply and deciding on retries
+happen once, here, so the two robots cannot drift apart.
+
+Budgets, as DingTalk counts them (:mod:`dingwire.core.budget`): a send holds its slot in
+the store from the moment it starts and is settled when its reply arrives (the latest
+DingTalk can have seen it); one that provably never left (no connection) gives the slot
+back, one that may have arrived (a timeout after sending) keeps it. A blocking send waits
+for the minute budget, but for a lockout or a spent quota only as long as ``max_wait``
+allows; otherwise it raises :class:`RateLimitedError` / :class:`QuotaExceededError` at once.
 """
 
 from __future__ import annotations
@@ -17,12 +25,17 @@ import random
 import time
 from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
+from dingwire.core.budget import MONTH, Budget, Quota, Verdict, parse_quota, quota_period
 from dingwire.core.errors import (
     ConfigError,
+    ConnectError,
     DingwireError,
+    GatewayThrottledError,
+    QuotaExceededError,
+    QuotaRefusedError,
     RateLimitedError,
     ThrottledError,
     TooLargeError,
@@ -47,11 +60,16 @@ from dingwire.core.protocol import (
 )
 from dingwire.core.redact import MASK, mask_url
 from dingwire.core.signing import sign_query, signing_template, unsigned_url
-from dingwire.transport.ratelimit import RateStore, default_store
 
-__all__ = ["BaseRobot", "Reply", "normalise_webhook", "robot_key"]
+if TYPE_CHECKING:
+    from dingwire.budget import BudgetStore
+
+__all__ = ["BaseRobot", "Reply", "StoreCall", "normalise_webhook", "robot_key"]
 
 logger = logging.getLogger("dingwire")
+
+#: How often a send that waits on another send still in flight looks again.
+IN_FLIGHT_POLL = 0.05
 
 _UNSET: Any = object()
 
@@ -65,11 +83,54 @@ class Reply:
     server_time: float | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class StoreCall:
+    """A budget-store call the driving loop makes for the flow: ``function(*args)``.
+
+    The async robot runs it in a worker thread when the store is ``blocking``.
+    """
+
+    function: Callable[..., Any]
+    args: tuple[Any, ...]
+
+
 def robot_key(webhook: str) -> str:
-    """The name of a robot's shared budget: a hash of its URL without timestamp and sign."""
-    parts = urlsplit(unsigned_url(webhook))
-    base = f"{parts.netloc}{parts.path}?{parts.query}"
-    return hashlib.sha256(base.encode()).hexdigest()[:24]
+    """The name of a robot's shared budget: a hash of the robot's identity in its URL.
+
+    Scheme and host in any case, the default port written or not, the query's other
+    parameters (timestamp, sign) in any order: ``https://OAPI.dingtalk.com:443/robot/send?
+    access_token=T`` and ``https://oapi.dingtalk.com/robot/send?access_token=T`` are one robot.
+    """
+    parts = urlsplit(unsigned_url(webhook.strip()))
+    scheme = parts.scheme.lower()
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    port = port or (443 if scheme == "https" else 80)
+    query = parse_qs(parts.query)
+    identity = [f"{k}={v[0]}" for k in ("access_token", "session") if (v := query.get(k))]
+    base = f"{scheme}://{(parts.hostname or '').lower()}:{port}{parts.path or '/'}?{'&'.join(identity)}"
+    return hashlib.sha256(base.encode("utf-8", "surrogatepass")).hexdigest()[:24]
+
+
+def _clock_time(moment: float, now: float) -> str:
+    """``14:02:31`` (this machine's local time), with the date when it is not within a day."""
+    if abs(moment - now) < 86_400:
+        return time.strftime("%H:%M:%S", time.localtime(moment))
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(moment))
+
+
+def _renewal(quota: Quota | None, moment: float) -> str:
+    """When a quota period ends, as its organisation reads it: ``2027-01-01 00:00 Asia/Shanghai``."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    zone = quota.timezone if quota is not None else "Asia/Shanghai"
+    local = datetime.fromtimestamp(moment, ZoneInfo(zone))
+    if quota is not None and quota.period != MONTH:
+        return local.strftime(f"%Y-%m-%d %H:%M:%S {zone}")
+    return local.strftime(f"%Y-%m-%d %H:%M {zone}")
 
 
 def normalise_webhook(webhook: str) -> str:
@@ -95,6 +156,16 @@ def normalise_webhook(webhook: str) -> str:
     return webhook
 
 
+def _store(store: BudgetStore | str | None) -> BudgetStore:
+    from dingwire.budget import default_store, open_store
+
+    if store is None:
+        return default_store()
+    if isinstance(store, str):
+        return open_store(store)
+    return store
+
+
 class BaseRobot:
     """The settings of one robot and the send logic both robots share."""
 
@@ -109,8 +180,10 @@ class BaseRobot:
         proxy: str | None = None,
         rate_limit: str | Rate | None = _UNSET,
         lockout: float | str = DEFAULT_LOCKOUT,
+        org: str | None = None,
+        quota: str | Quota | None = None,
+        budget_store: BudgetStore | str | None = None,
         retry: RetryPolicy | None = None,
-        rate_store: RateStore | None = None,
         name: str | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -131,7 +204,10 @@ class BaseRobot:
         self.rate = DEFAULT_RATE if rate_limit is _UNSET else parse_rate(rate_limit)
         self.lockout = parse_duration(lockout, name="lockout")
         self.retry = retry if retry is not None else RetryPolicy()
-        self.rate_store: RateStore = rate_store if rate_store is not None else default_store()
+        if org is not None and (not isinstance(org, str) or not org.strip()):
+            raise ConfigError(f"org: expected the organisation's name, got {org!r}")
+        self.budget = Budget(self.rate, (org or "default").strip(), parse_quota(quota))
+        self.budget_store: BudgetStore = _store(budget_store)
         self.name = name
         self._clock = clock
         self._rng = random.Random()
@@ -208,6 +284,70 @@ class BaseRobot:
             url = f"{prefix}{sign_query(self._secret, ts)}{suffix}"
         return Request(url=url, body=body)
 
+    # -- budgets ----------------------------------------------------------------------
+
+    def budget_state(self, now: float | None = None) -> Verdict:
+        """What the robot's budget says now, sending nothing: free slots, lockout, quota."""
+        moment = self._clock() if now is None else now
+        return self.budget_store.peek(self._key, self.budget, moment)
+
+    def _refusal(self, verdict: Verdict, now: float) -> RateLimitedError:
+        """The error for a send the budget holds back longer than the caller allows."""
+        at = _clock_time(verdict.until, now)
+        if verdict.reason == "quota":
+            quota = self.budget.quota
+            spent = f"its quota of {quota} webhook calls" if quota else "its webhook calls"
+            renews = _renewal(quota, verdict.until)
+            return QuotaExceededError(
+                f"the organisation {self.budget.org!r} has spent {spent}; "
+                f"it renews {renews}, and nothing was sent",
+                retry_after=verdict.wait,
+                until=verdict.until,
+                org=self.budget.org,
+                quota=str(quota) if quota else None,
+                renews_at=verdict.until,
+            )
+        if verdict.reason == "lockout":
+            message = f"the robot is locked out by DingTalk until {at} ({verdict.wait:.0f} s)"
+        else:
+            message = f"the robot's budget ({self.rate}) is spent until {at} ({verdict.wait:.1f} s)"
+        return RateLimitedError(
+            f"{message}; nothing was sent",
+            retry_after=verdict.wait,
+            until=verdict.until,
+            reason=verdict.reason,
+        )
+
+    def _budget_flow(
+        self, soft: float, hard: float
+    ) -> Generator[Request | float | StoreCall, Any, Verdict]:
+        """Wait for a slot: up to ``soft`` for the minute budget, ``hard`` for the rest."""
+        hold = 2 * self.timeout + 1.0  # connect and read: the latest a send can still arrive
+        told: tuple[str, float] | None = None
+        while True:
+            now = self._clock()
+            verdict: Verdict = yield StoreCall(self._reserve, (now, hold))
+            if verdict.go:
+                return verdict
+            deadline = soft if verdict.reason == "budget" else hard
+            if verdict.until > deadline:
+                raise self._refusal(verdict, now)
+            if told is None or told[0] != verdict.reason or abs(told[1] - verdict.until) > 1:
+                told = (verdict.reason, verdict.until)
+                logger.info("%s", self._waiting(verdict, now))
+            yield min(verdict.wait, IN_FLIGHT_POLL) if verdict.provisional else verdict.wait
+
+    def _reserve(self, now: float, hold: float) -> Verdict:
+        return self.budget_store.reserve(self._key, self.budget, now, hold=hold)
+
+    def _waiting(self, verdict: Verdict, now: float) -> str:
+        what = {
+            "budget": f"its budget ({self.rate})",
+            "lockout": "DingTalk's lockout",
+            "quota": f"the organisation {self.budget.org!r}'s quota",
+        }[verdict.reason]
+        return f"{self} waits for {what} until {_clock_time(verdict.until, now)} ({verdict.wait:.1f} s)"
+
     # -- sending ----------------------------------------------------------------------
 
     def _send_flow(
@@ -217,17 +357,23 @@ class BaseRobot:
         block: bool,
         split: bool = False,
         max_wait: float | None = None,
-    ) -> Generator[Request | float, Reply | DingwireError, SendResult]:
+    ) -> Generator[Request | float | StoreCall, Any, SendResult]:
         bodies = self.bodies(message, split=split)
-        if max_wait is not None and max_wait < 0:
-            raise ValueError("max_wait must not be negative")
-        # The latest moment a wait (budget, lockout) may end; past it, raise instead.
+        if max_wait is not None and not max_wait >= 0:
+            raise ValueError("max_wait must be a number of seconds, not negative")
+        # The latest moment a wait may end: `soft` for the minute budget (a blocking send
+        # waits for it), `hard` for a lockout or a spent quota (only within max_wait).
         now = self._clock()
-        deadline = now if not block else now + max_wait if max_wait is not None else math.inf
+        if not block:
+            soft = hard = now
+        elif max_wait is not None:
+            soft = hard = now + max_wait
+        else:
+            soft, hard = math.inf, now
         attempts = 0
         for index, body in enumerate(bodies):
             try:
-                result = yield from self._send_body_flow(body, deadline)
+                result = yield from self._send_body_flow(body, soft, hard)
             except DingwireError as error:
                 if len(bodies) > 1:
                     error.add_note(
@@ -239,30 +385,26 @@ class BaseRobot:
         return replace(result, attempts=attempts, parts=len(bodies))
 
     def _send_body_flow(
-        self, body: bytes, deadline: float
-    ) -> Generator[Request | float, Reply | DingwireError, SendResult]:
+        self, body: bytes, soft: float, hard: float
+    ) -> Generator[Request | float | StoreCall, Any, SendResult]:
         attempt = 0
         while True:
             attempt += 1
-            while True:
-                now = self._clock()
-                wait = self.rate_store.acquire(self._key, self.rate, now)
-                if wait <= 0:
-                    break
-                if now + wait > deadline:
-                    why = (
-                        "the robot is locked out"
-                        if self.rate is None
-                        else (f"the robot's budget ({self.rate}) is spent")
-                    )
-                    raise RateLimitedError(f"{why}; next send in {wait:.1f} s", retry_after=wait)
-                logger.info("dingwire: %s waits %.1f s for its rate limit", self, wait)
-                yield wait
+            verdict = yield from self._budget_flow(soft, hard)
             timestamp_ms = round(self._clock() * 1000)
             request = self._request(body, timestamp_ms)
             if logger.isEnabledFor(logging.DEBUG):
-                logger.debug("dingwire: POST %s (%d bytes)", mask_url(request.url), len(body))
+                logger.debug("POST %s (%d bytes)", mask_url(request.url), len(body))
             outcome = yield request
+            arrived = self._clock()
+            if verdict.slot is not None:
+                # Counted when the reply came: the latest DingTalk can have seen it. Only a
+                # connection never made proves that nothing left.
+                never_left = isinstance(outcome, ConnectError)
+                yield StoreCall(
+                    self.budget_store.settle,
+                    (self._key, verdict.slot, None if never_left else arrived),
+                )
             try:
                 if isinstance(outcome, DingwireError):
                     raise outcome
@@ -273,24 +415,51 @@ class BaseRobot:
                     server_time=outcome.server_time,
                 )
                 return replace(result, attempts=attempt)
-            except ThrottledError as error:
-                # DingTalk blocked the robot anyway (another sender, another host):
-                # every sender that shares the store stays quiet for the lockout.
-                self.rate_store.lock_out(self._key, self._clock() + self.lockout)
-                error.retry_after = self.lockout
-                delay = self._retry_delay(attempt, error, deadline)
+            except QuotaRefusedError as error:
+                # DingTalk says the org's calls are spent: every robot of the org stops.
+                renews = quota_period(self.budget.quota or Quota(1), arrived)[1]
+                yield StoreCall(self.budget_store.spend_quota, (self.budget.org, renews))
+                error.org, error.renews_at, error.until = self.budget.org, renews, renews
+                error.retry_after = renews - arrived
+                error.message += (
+                    f"; the organisation's quota renews {_renewal(self.budget.quota, renews)}"
+                )
+                raise
+            except (ThrottledError, GatewayThrottledError) as error:
+                delay = yield from self._slow_down(error, attempt, arrived, soft, hard)
             except DingwireError as error:
-                delay = self._retry_delay(attempt, error, deadline)
-            yield delay
+                backoff = self.retry.delay(attempt, error, self._rng)
+                if backoff is None:
+                    raise
+                delay = backoff
+                logger.warning(
+                    "%s attempt %d failed (%s); retrying in %.1f s", self, attempt, error, delay
+                )
+            if delay > 0:
+                yield delay
 
-    def _retry_delay(self, attempt: int, error: DingwireError, deadline: float) -> float:
-        delay = self.retry.delay(attempt, error, self._rng)
-        if delay is None:
+    def _slow_down(
+        self,
+        error: RateLimitedError,
+        attempt: int,
+        arrived: float,
+        soft: float,
+        hard: float,
+    ) -> Generator[StoreCall, Any, float]:
+        """DingTalk said "too fast": lock the robot out for every sender, or wait as asked."""
+        named = isinstance(error, GatewayThrottledError) and error.retry_after is not None
+        if named:
+            # The gateway named its wait: a short pause, like the minute budget's.
+            until, deadline = arrived + (error.retry_after or 0.0), soft
+        else:
+            # 130101 / 410100, or a "slow down" with no wait: DingTalk's lockout, for all.
+            until, deadline = arrived + self.lockout, hard
+            yield StoreCall(self.budget_store.lock_out, (self._key, until))
+            error.retry_after = self.lockout
+            error.message += f"; locked out by DingTalk until {_clock_time(until, arrived)}"
+        error.until = until
+        if self.retry.delay(attempt, error, self._rng) is None or until > deadline:
             raise error
-        if isinstance(error, ThrottledError) and self._clock() + self.lockout > deadline:
-            raise error  # waiting out the lockout is more than the caller allows
-        # A throttled robot's wait is in the store: the next acquire() sleeps it out.
-        logger.warning(
-            "dingwire: %s attempt %d failed (%s); retrying in %.1f s", self, attempt, error, delay
-        )
-        return delay
+        logger.warning("%s: %s; waiting until %s", self, error, _clock_time(until, arrived))
+        # A lockout is in the store: the next reservation waits it out.
+        return max(0.0, until - self._clock()) if named else 0.0

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Self
 from dingwire.core.errors import DingwireError, TransportError
 from dingwire.core.messages import MessageLike
 from dingwire.core.protocol import Request, SendResult
-from dingwire.transport.base import BaseRobot, Reply
+from dingwire.transport.base import BaseRobot, Reply, StoreCall
 
 if TYPE_CHECKING:
     from dingwire.transport.http import AsyncTransport, SyncTransport
@@ -100,6 +100,8 @@ class Robot(BaseRobot, _Constructors):
                     except TransportError as error:
                         outcome = error
                     step = flow.send(outcome)
+                elif isinstance(step, StoreCall):
+                    step = flow.send(step.function(*step.args))
                 else:
                     self._sleep(step)
                     step = next(flow)
@@ -166,6 +168,8 @@ class AsyncRobot(BaseRobot, _Constructors):
                     except TransportError as error:
                         outcome = error
                     step = flow.send(outcome)
+                elif isinstance(step, StoreCall):
+                    step = flow.send(await self._store_call(step))
                 else:
                     import asyncio  # here, so that `import dingwire` stays light
 
@@ -174,6 +178,14 @@ class AsyncRobot(BaseRobot, _Constructors):
         except StopIteration as done:
             result: SendResult = done.value
             return result
+
+    async def _store_call(self, call: StoreCall) -> Any:
+        """Run a store call; one that can block (files, other processes) off the loop."""
+        if not getattr(self.budget_store, "blocking", True):
+            return call.function(*call.args)
+        import asyncio
+
+        return await asyncio.to_thread(call.function, *call.args)
 
     async def aclose(self) -> None:
         """Close the session and its connections."""

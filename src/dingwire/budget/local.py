@@ -1,0 +1,406 @@
+"""The budget every process on this machine shares: one SQLite file in WAL mode.
+
+Rules kept here:
+
+- Each operation is one ``BEGIN IMMEDIATE`` transaction: the write lock orders every thread
+  and process; SQLite's busy timeout makes the others wait their turn. Works wherever Python's
+  ``sqlite3`` does (Linux, macOS, Windows): no ``fcntl``, no JSON files.
+- The file is named ``budget.sqlite3`` under the cache directory and holds robot keys (hashes
+  of the webhook), never a token.
+- A store that lost its state never splits the budget or forgets a lockout. Before every
+  operation the file is checked to be the one this process opened; a deleted, replaced or
+  damaged file is set aside and recreated with a *barrier*: every robot's window counts as
+  full from that moment on (nobody can know what was sent just before), and the lockouts
+  this process knew are written back. It says so once, as a warning.
+- A cache directory that cannot be written falls back to a per-process
+  :class:`~dingwire.budget.MemoryBudgetStore`, with one warning that names
+  ``DINGWIRE_CACHE_DIR``; dingwire never fails a send for its own bookkeeping.
+- After ``fork()`` a child opens its own connection (SQLite connections must not cross it).
+- Lockouts are written with ``synchronous=FULL`` (they must survive a power cut); the
+  frequent slot writes with ``NORMAL``, enough for WAL to stay consistent.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from dingwire.budget.memory import MemoryBudgetStore
+from dingwire.core.budget import Budget, Slot, Verdict, judge
+
+if TYPE_CHECKING:
+    import sqlite3
+
+__all__ = ["FILENAME", "LocalBudgetStore", "default_cache_dir", "default_store"]
+
+logger = logging.getLogger("dingwire.budget")
+
+FILENAME = "budget.sqlite3"
+#: How long a process waits for another's transaction before giving up on the store.
+BUSY_TIMEOUT = 30.0
+
+_T = TypeVar("_T")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS slots (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    robot TEXT NOT NULL,
+    started REAL NOT NULL,
+    arrived REAL,
+    expires REAL NOT NULL,
+    org TEXT NOT NULL,
+    period REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS slots_by_robot ON slots (robot);
+CREATE TABLE IF NOT EXISTS lockouts (robot TEXT PRIMARY KEY, until REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS usage (
+    org TEXT NOT NULL, period REAL NOT NULL, used INTEGER NOT NULL, PRIMARY KEY (org, period)
+);
+CREATE TABLE IF NOT EXISTS spent (org TEXT PRIMARY KEY, until REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value REAL NOT NULL);
+"""
+
+_STATE = """
+SELECT (SELECT until FROM lockouts WHERE robot = ?1),
+       (SELECT used FROM usage WHERE org = ?2 AND period = ?3),
+       (SELECT until FROM spent WHERE org = ?2),
+       (SELECT value FROM meta WHERE key = 'barrier')
+"""
+
+
+def default_cache_dir() -> Path:
+    """``$DINGWIRE_CACHE_DIR``, else ``$XDG_CACHE_HOME/dingwire``, else ``~/.cache/dingwire``."""
+    if os.environ.get("DINGWIRE_CACHE_DIR"):
+        return Path(os.environ["DINGWIRE_CACHE_DIR"])
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "dingwire"
+
+
+class _Lost(Exception):
+    """The file this process opened is gone or damaged: recreate it, behind a barrier."""
+
+
+class LocalBudgetStore:
+    """A :class:`~dingwire.budget.BudgetStore` shared by every process on the machine.
+
+    ``path`` is the SQLite file (default: ``budget.sqlite3`` in :func:`default_cache_dir`);
+    ``clock`` stamps a barrier after the file was lost. Safe to share between threads.
+    """
+
+    blocking = True
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str] | None = None,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.path = Path(path) if path is not None else default_cache_dir() / FILENAME
+        self._clock = clock
+        self._lock = threading.RLock()
+        self._conn: sqlite3.Connection | None = None
+        self._identity: tuple[int, int] | None = None
+        self._pid = os.getpid()
+        self._fallback: MemoryBudgetStore | None = None
+        self._lockouts: dict[str, float] = {}  # what this process knows, to write back
+        self._warned = False
+
+    def __repr__(self) -> str:
+        return f"LocalBudgetStore({str(self.path)!r})"
+
+    # -- the file -----------------------------------------------------------------------
+
+    def _open(self) -> sqlite3.Connection:
+        import sqlite3
+
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fresh = not self.path.exists()
+        conn = sqlite3.connect(
+            self.path, timeout=BUSY_TIMEOUT, isolation_level=None, check_same_thread=False
+        )
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.executescript(_SCHEMA)
+            if fresh:
+                # Slot ids never repeat across incarnations of the file, so that a late
+                # settle() from before a reset cannot settle someone else's new slot.
+                conn.execute(
+                    "INSERT INTO sqlite_sequence (name, seq) SELECT 'slots', ? "
+                    "WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'slots')",
+                    (int(self._clock() * 1_000_000),),
+                )
+            if fresh and os.name == "posix":
+                os.chmod(self.path, 0o600)
+        except BaseException:
+            conn.close()
+            raise
+        stat = os.stat(self.path)
+        self._identity = (stat.st_dev, stat.st_ino)
+        return conn
+
+    def _check_identity(self) -> None:
+        try:
+            stat = os.stat(self.path)
+        except FileNotFoundError:
+            raise _Lost("was deleted") from None
+        if (stat.st_dev, stat.st_ino) != self._identity:
+            raise _Lost("was replaced")
+
+    def _reset(self, why: str) -> None:
+        """Start a new file behind a barrier; write back the lockouts this process knows."""
+        import sqlite3
+
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+        if why.startswith("is damaged"):
+            aside = self.path.with_name(f"{self.path.name}.damaged-{int(self._clock())}")
+            for suffix in ("", "-wal", "-shm"):
+                with contextlib.suppress(FileNotFoundError):
+                    os.replace(f"{self.path}{suffix}", f"{aside}{suffix}")
+        conn = self._open()
+        now = self._clock()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute(
+                "INSERT INTO meta (key, value) VALUES ('barrier', ?1) "
+                "ON CONFLICT (key) DO UPDATE SET value = max(value, ?1)",
+                (now,),
+            )
+            for robot, until in self._lockouts.items():
+                if until > now:
+                    _write_lockout(conn, robot, until)
+            conn.execute("COMMIT")
+        except sqlite3.Error:
+            conn.execute("ROLLBACK")
+            conn.close()
+            raise
+        self._conn = conn
+        self._say(
+            f"the budget store {self.path} {why}; it was recreated, and every robot's minute "
+            "window counts as full until a window has passed (nothing is known of the sends "
+            "just before); lockouts this process knew were kept"
+        )
+
+    def _say(self, text: str) -> None:
+        if not self._warned:
+            self._warned = True
+            logger.warning("%s", text)
+
+    def _run(
+        self,
+        operation: Callable[[sqlite3.Connection], _T],
+        fallback: Callable[[], _T],
+        *,
+        durable: bool = False,
+    ) -> _T:
+        """``operation`` in one immediate transaction, on the file this process opened.
+
+        ``durable``: the commit reaches the disk before this returns (``synchronous=FULL``).
+        """
+        import sqlite3
+
+        with self._lock:
+            if self._fallback is not None:
+                return fallback()
+            if self._pid != os.getpid():  # a forked child: the parent's connection stays its own
+                self._conn, self._pid = None, os.getpid()
+            for _ in range(3):
+                try:
+                    if self._conn is None:
+                        self._conn = self._open()
+                    else:
+                        self._check_identity()
+                    return _transaction(self._conn, operation, durable=durable)
+                except _Lost as lost:
+                    self._reset(str(lost))
+                except sqlite3.DatabaseError as error:
+                    if _damaged(error):
+                        self._reset(f"is damaged ({error})")
+                        continue
+                    return self._give_up(error, fallback)
+                except OSError as error:
+                    return self._give_up(error, fallback)
+            return self._give_up(RuntimeError("the file keeps disappearing"), fallback)
+
+    def _give_up(self, error: BaseException, fallback: Callable[[], _T]) -> _T:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+        memory = MemoryBudgetStore()
+        for robot, until in self._lockouts.items():
+            memory.lock_out(robot, until)
+        self._fallback = memory
+        self._say(
+            f"the budget store {self.path} cannot be used ({error}); robots in this process "
+            "now share a budget kept in memory, which other processes do not see. Set "
+            "DINGWIRE_CACHE_DIR to a directory this user can write"
+        )
+        return fallback()
+
+    # -- the contract -------------------------------------------------------------------
+
+    def _state(self, conn: sqlite3.Connection, robot: str, budget: Budget, now: float) -> Verdict:
+        window = budget.rate.window if budget.rate is not None else 0.0
+        conn.execute(
+            "DELETE FROM slots WHERE robot = ? AND coalesce(arrived, expires) + ? <= ?",
+            (robot, window, now),
+        )
+        slots = [
+            Slot(started, arrived, expires)
+            for started, arrived, expires in conn.execute(
+                "SELECT started, arrived, expires FROM slots WHERE robot = ?", (robot,)
+            )
+        ]
+        start, _ = budget.period(now)
+        locked, used, spent, barrier = conn.execute(_STATE, (robot, budget.org, start)).fetchone()
+        if locked is not None:
+            self._lockouts[robot] = max(locked, self._lockouts.get(robot, 0.0))
+        return judge(
+            budget,
+            now,
+            slots=slots,
+            locked_until=locked or 0.0,
+            used=used or 0,
+            spent_until=spent or 0.0,
+            barrier=barrier,
+        )
+
+    def reserve(self, robot: str, budget: Budget, now: float, *, hold: float) -> Verdict:
+        def operation(conn: sqlite3.Connection) -> Verdict:
+            verdict = self._state(conn, robot, budget, now)
+            if not verdict.go:
+                return verdict
+            start, _ = budget.period(now)
+            cursor = conn.execute(
+                "INSERT INTO slots (robot, started, expires, org, period) VALUES (?, ?, ?, ?, ?)",
+                (robot, now, now + hold, budget.org, start),
+            )
+            conn.execute(
+                "INSERT INTO usage (org, period, used) VALUES (?, ?, 1) "
+                "ON CONFLICT (org, period) DO UPDATE SET used = used + 1",
+                (budget.org, start),
+            )
+            return replace(verdict, slot=cursor.lastrowid, used=verdict.used + 1)
+
+        return self._run(operation, lambda: self._memory().reserve(robot, budget, now, hold=hold))
+
+    def settle(self, robot: str, slot: int, arrived: float | None) -> None:
+        def operation(conn: sqlite3.Connection) -> None:
+            if arrived is not None:
+                conn.execute(
+                    "UPDATE slots SET arrived = ? WHERE id = ? AND robot = ?",
+                    (arrived, slot, robot),
+                )
+                return
+            row = conn.execute(
+                "SELECT org, period FROM slots WHERE id = ? AND robot = ?", (slot, robot)
+            ).fetchone()
+            if row is not None:
+                conn.execute("DELETE FROM slots WHERE id = ?", (slot,))
+                conn.execute(
+                    "UPDATE usage SET used = used - 1 WHERE org = ? AND period = ? AND used > 0",
+                    row,
+                )
+
+        self._run(operation, lambda: self._memory().settle(robot, slot, arrived))
+
+    def peek(self, robot: str, budget: Budget, now: float) -> Verdict:
+        return self._run(
+            lambda conn: self._state(conn, robot, budget, now),
+            lambda: self._memory().peek(robot, budget, now),
+        )
+
+    def lock_out(self, robot: str, until: float) -> None:
+        with self._lock:
+            self._lockouts[robot] = max(until, self._lockouts.get(robot, 0.0))
+
+        def operation(conn: sqlite3.Connection) -> None:
+            _write_lockout(conn, robot, until)
+
+        self._run(operation, lambda: self._memory().lock_out(robot, until), durable=True)
+
+    def spend_quota(self, org: str, until: float) -> None:
+        def operation(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "INSERT INTO spent (org, until) VALUES (?1, ?2) "
+                "ON CONFLICT (org) DO UPDATE SET until = max(until, ?2)",
+                (org, until),
+            )
+
+        self._run(operation, lambda: self._memory().spend_quota(org, until), durable=True)
+
+    def usage(self, budget: Budget, now: float) -> int:
+        start, _ = budget.period(now)
+
+        def operation(conn: sqlite3.Connection) -> int:
+            row = conn.execute(
+                "SELECT used FROM usage WHERE org = ? AND period = ?", (budget.org, start)
+            ).fetchone()
+            return int(row[0]) if row else 0
+
+        return self._run(operation, lambda: self._memory().usage(budget, now))
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None and self._pid == os.getpid():
+                self._conn.close()
+            self._conn = None
+
+    def _memory(self) -> MemoryBudgetStore:
+        assert self._fallback is not None
+        return self._fallback
+
+
+def _transaction(
+    conn: sqlite3.Connection, operation: Callable[[sqlite3.Connection], _T], *, durable: bool
+) -> _T:
+    if durable:  # PRAGMA synchronous cannot change inside a transaction
+        conn.execute("PRAGMA synchronous=FULL")
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            result = operation(conn)
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+        return result
+    finally:
+        if durable:
+            conn.execute("PRAGMA synchronous=NORMAL")
+
+
+def _write_lockout(conn: sqlite3.Connection, robot: str, until: float) -> None:
+    conn.execute(
+        "INSERT INTO lockouts (robot, until) VALUES (?1, ?2) "
+        "ON CONFLICT (robot) DO UPDATE SET until = max(until, ?2)",
+        (robot, until),
+    )
+
+
+def _damaged(error: Any) -> bool:
+    text = str(error).lower()
+    return "not a database" in text or "malformed" in text or "corrupt" in text
+
+
+_DEFAULT_STORES: dict[Path, LocalBudgetStore] = {}
+_DEFAULT_GUARD = threading.Lock()
+
+
+def default_store() -> LocalBudgetStore:
+    """The store robots share by default: one per cache directory, for the whole process."""
+    path = default_cache_dir() / FILENAME
+    with _DEFAULT_GUARD:
+        if path not in _DEFAULT_STORES:
+            _DEFAULT_STORES[path] = LocalBudgetStore(path)
+        return _DEFAULT_STORES[path]
