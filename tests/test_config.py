@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from dingwire import AsyncRobot, At, ConfigError, Robot
+from dingwire import AsyncRobot, At, ConfigError, MemoryBudgetStore, Quota, Robot
 from dingwire.config import config_path, expand_env, load_config, settings_from_url
 
 CONFIG = """
@@ -150,3 +150,73 @@ def test_dingtalk_urls() -> None:
 def test_bad_dingtalk_urls(url: str, match: str) -> None:
     with pytest.raises(ConfigError, match=match):
         settings_from_url(url)
+
+
+ORGS = """
+[robots.ops]
+webhook = "https://oapi.dingtalk.com/robot/send?access_token=t1"
+org = "acme"
+
+[robots.loose]
+webhook = "https://oapi.dingtalk.com/robot/send?access_token=t2"
+
+[orgs.acme]
+quota = "3000/month"
+timezone = "Europe/Paris"
+
+[budget]
+store = "memory://"
+"""
+
+
+def test_a_robot_of_an_org_gets_its_quota_and_the_budget_store(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, ORGS), env={})
+    settings = config.robot("ops")
+    assert settings["org"] == "acme"
+    assert settings["quota"] == Quota(3000, "month", "Europe/Paris")
+    assert settings["budget_store"] == "memory://"
+    robot = Robot(**settings)
+    assert robot.budget.org == "acme"
+    assert robot.budget.quota == Quota(3000, "month", "Europe/Paris")
+    assert isinstance(robot.budget_store, MemoryBudgetStore)
+    loose = Robot(**config.robot("loose"))
+    assert loose.budget.org == "default"
+    assert loose.budget.quota is None
+    assert config.org("acme").timezone == "Europe/Paris"
+    assert config.org("nobody").quota is None
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('[robots.a]\nwebhook = "t"\norg = "acme"\n', r"org 'acme' has no \[orgs.acme\] table"),
+        ('[robots.a]\nwebhook = "t"\norg = 5\n', "org: expected the name"),
+        ('[orgs.acme]\nquota = "lots"\n', r"\[orgs.acme\]: quota: 'lots' is not a quota"),
+        ('[orgs.acme]\nquota = "0/month"\n', r"\[orgs.acme\]: quota: needs a limit"),
+        ("[orgs.acme]\nquota = 3000\n", r"\[orgs.acme\]: quota: expected a string"),
+        ('[orgs.acme]\ntimezone = "Mars/Olympus"\n', "'Mars/Olympus' is not a time zone"),
+        ('[orgs.acme]\nquotas = "1/month"\n', "unknown key 'quotas'"),
+        ("[orgs]\nacme = 1\n", r"\[orgs.acme\]: expected a table"),
+        ("[budget]\nstore = 5\n", r"\[budget\] store: expected a string"),
+        ('[budget]\nstores = "local"\n', r"\[budget\] takes one key"),
+    ],
+)
+def test_orgs_and_budget_are_checked(tmp_path: Path, text: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_config(write(tmp_path, text), env={})
+
+
+def test_a_budget_store_url_that_is_not_one_is_refused_when_the_robot_is_made(
+    tmp_path: Path,
+) -> None:
+    config = load_config(
+        write(tmp_path, '[robots.a]\nwebhook = "t"\n[budget]\nstore = "ftp://x"\n'), env={}
+    )
+    with pytest.raises(ConfigError, match="is not a store"):
+        Robot(**config.robot("a"))
+
+
+def test_dingtalk_urls_take_org_and_quota() -> None:
+    robot = Robot.from_url("dingtalk://tok?org=acme&quota=20/5m")
+    assert robot.budget.org == "acme"
+    assert robot.budget.quota == Quota(20, 300.0)

@@ -12,6 +12,14 @@ The file is found at ``$DINGWIRE_CONFIG``, else ``./dingwire.toml``, else
     lockout = "600s"
     timeout = "5s"
     proxy = "http://proxy.internal:3128"
+    org = "acme"                    # robots without one belong to the org "default"
+
+    [orgs.acme]
+    quota = "3000/month"            # webhook calls per calendar month, all robots of the org
+    timezone = "Asia/Shanghai"      # when the month turns (the default)
+
+    [budget]
+    store = "local"                 # or "memory://", "sqlite:///path/budget.sqlite3"
 
 ``${VAR}`` is read from the environment (``$$`` is a literal ``$``); a variable that is not
 set is an error that names it. Outside the file, ``DINGWIRE_WEBHOOK`` (a URL, a token or a
@@ -30,6 +38,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote
 
+from dingwire.core.budget import DEFAULT_TIMEZONE, Quota, parse_quota
 from dingwire.core.errors import ConfigError, MessageError
 from dingwire.core.messages import At
 from dingwire.core.protocol import DEFAULT_BASE_URL
@@ -37,6 +46,7 @@ from dingwire.core.redact import MASK, mask_token, mask_url
 
 __all__ = [
     "Config",
+    "OrgConfig",
     "RobotConfig",
     "config_path",
     "expand_env",
@@ -47,9 +57,21 @@ __all__ = [
 ]
 
 ROBOT_KEYS = frozenset(
-    {"webhook", "secret", "keywords", "mention", "rate_limit", "lockout", "timeout", "proxy"}
+    {
+        "webhook",
+        "secret",
+        "keywords",
+        "mention",
+        "rate_limit",
+        "lockout",
+        "timeout",
+        "proxy",
+        "org",
+    }
 )
-SECTIONS = frozenset({"robots", "relay"})
+ORG_KEYS = frozenset({"quota", "timezone"})
+BUDGET_KEYS = frozenset({"store"})
+SECTIONS = frozenset({"robots", "orgs", "budget", "relay"})
 _VAR = re.compile(r"\$(\$|\{([A-Za-z_][A-Za-z0-9_]*)\})")
 
 
@@ -132,6 +154,13 @@ def _robot_settings(name: str, table: Any, where: str) -> dict[str, Any]:
     for key in ("secret", "proxy", "timeout", "lockout", "rate_limit"):
         if key in table:
             settings[key] = table[key] if table[key] != "" else None
+    if "org" in table:
+        org = table["org"]
+        if not isinstance(org, str) or not org.strip():
+            raise ConfigError(
+                f"{where}.org: expected the name of an [orgs.NAME] table, got {org!r}"
+            )
+        settings["org"] = org.strip()
     if "keywords" in table:
         keywords = table["keywords"]
         if isinstance(keywords, str):
@@ -145,12 +174,46 @@ def _robot_settings(name: str, table: Any, where: str) -> dict[str, Any]:
 
 
 @dataclass(frozen=True)
+class OrgConfig:
+    """One organisation: its monthly (or shorter) quota of webhook calls, if it has one."""
+
+    name: str
+    quota: Quota | None = None
+    timezone: str = DEFAULT_TIMEZONE
+
+
+def _org(name: str, table: Any, where: str) -> OrgConfig:
+    if not isinstance(table, Mapping):
+        raise ConfigError(f"{where}: expected a table with quota = '3000/month'")
+    unknown = set(table) - ORG_KEYS
+    if unknown:
+        known = ", ".join(sorted(ORG_KEYS))
+        raise ConfigError(f"{where}: unknown key {sorted(unknown)[0]!r} (known: {known})")
+    timezone = table.get("timezone", DEFAULT_TIMEZONE)
+    if not isinstance(timezone, str):
+        raise ConfigError(f"{where}.timezone: expected a zone name such as 'Asia/Shanghai'")
+    try:
+        quota = parse_quota(table.get("quota"), timezone=timezone)
+        if quota is None:
+            Quota(1, timezone=timezone)  # the zone is checked even without a quota
+    except ConfigError as error:
+        raise ConfigError(f"{where}: {error}") from None
+    return OrgConfig(name, quota, timezone)
+
+
+@dataclass(frozen=True)
 class Config:
-    """The robots and the relay section of one config file (plus the environment's robot)."""
+    """The robots, orgs, budget store and relay section of one config file (+ the env's robot)."""
 
     path: Path | None = None
     robots: Mapping[str, RobotConfig] = field(default_factory=dict)
     relay: Mapping[str, Any] = field(default_factory=dict)
+    orgs: Mapping[str, OrgConfig] = field(default_factory=dict)
+    budget_store: str | None = None
+
+    def org(self, name: str) -> OrgConfig:
+        """The organisation called ``name``: its table, or one without a quota."""
+        return self.orgs.get(name) or OrgConfig(name)
 
     def robot(self, name: str) -> dict[str, Any]:
         """The keyword arguments of ``Robot(...)`` for the robot called ``name``."""
@@ -158,7 +221,13 @@ class Config:
             where = str(self.path) if self.path else "no config file found"
             names = ", ".join(sorted(self.robots)) or "none"
             raise ConfigError(f"no robot named {name!r} ({where}; configured: {names})")
-        return dict(self.robots[name].settings)
+        settings = dict(self.robots[name].settings)
+        org = self.org(settings.get("org", "default"))
+        if org.quota is not None:
+            settings["quota"] = org.quota
+        if self.budget_store is not None:
+            settings["budget_store"] = self.budget_store
+        return settings
 
 
 def config_path(env: Mapping[str, str] | None = None) -> Path | None:
@@ -218,11 +287,34 @@ def load_config(
         robots["default"] = RobotConfig(
             "default", source, _robot_settings("default", table, source)
         )
+    orgs: dict[str, OrgConfig] = {}
+    org_tables = data.get("orgs", {})
+    if not isinstance(org_tables, Mapping):
+        raise ConfigError(f"{file}: [orgs] must be a table of [orgs.NAME] tables")
+    for name, table in org_tables.items():
+        where = f"{file}: [orgs.{name}]"
+        orgs[name] = _org(name, expand_tree(table, where, env), where)
+    for robot in robots.values():
+        org_name = robot.settings.get("org")
+        if org_name is not None and org_name not in orgs and org_name != "default":
+            names = ", ".join(sorted(orgs)) or "none"
+            raise ConfigError(
+                f"{robot.source}: org {org_name!r} has no [orgs.{org_name}] table "
+                f"(configured: {names})"
+            )
+    budget = expand_tree(data.get("budget", {}), f"{file}: [budget]", env)
+    if not isinstance(budget, Mapping) or set(budget) - BUDGET_KEYS:
+        raise ConfigError(f"{file}: [budget] takes one key, store = 'local' (or a store URL)")
+    store = budget.get("store")
+    if store is not None and not isinstance(store, str):
+        raise ConfigError(f"{file}: [budget] store: expected a string such as 'local'")
     relay = expand_tree(data.get("relay", {}), f"{file}: [relay]", env)
-    return Config(path=file, robots=robots, relay=relay)
+    return Config(path=file, robots=robots, relay=relay, orgs=orgs, budget_store=store)
 
 
-_URL_OPTIONS = frozenset({"keywords", "timeout", "rate_limit", "lockout", "proxy", "base_url"})
+_URL_OPTIONS = frozenset(
+    {"keywords", "timeout", "rate_limit", "lockout", "proxy", "base_url", "org", "quota"}
+)
 
 
 def settings_from_url(url: str) -> dict[str, Any]:
