@@ -1,6 +1,6 @@
 """Faults on demand: the next N requests fail the way networks and DingTalk fail.
 
-Four kinds, enough to exercise every retry path of a client or a relay without
+Seven kinds, enough to exercise every retry path of a client or a relay without
 monkeypatching anything:
 
 - ``http``: an HTTP error status (503 by default) with the gateway's HTML page; nothing is
@@ -11,10 +11,19 @@ monkeypatching anything:
   comes ``delay`` seconds late, so a client with a shorter timeout sees a timeout.
 - ``drop``: the connection is closed without an answer; the message is lost unless
   ``deliver`` is true (the "delivered, but the client cannot know" case).
+- ``x5``: HTTP 200 with the anti-abuse JSON of DingTalk's gateway, no ``errcode``
+  (``{"status":1111,"wait":5,"source":"x5","punish":"deny",…}``, API.md §3, §4.1);
+  ``wait`` is the seconds it asks for. Nothing is delivered.
+- ``redirect``: HTTP 302 to ``location`` (the fake's own verify page by default) with a
+  small HTML body, as some users see while a robot is throttled. Nothing is delivered.
+- ``latency``: the request *arrives* ``delay`` seconds late (a slow first connection): the
+  carrier (the ASGI app, an in-process transport) waits before it takes the arrival time,
+  then the request is handled as usual — delivered, and logged at its late arrival. A
+  client that gives up first (its timeout is shorter) sends nothing.
 
 A fault belongs to one robot (by token) or to every request (``robot=None``). Faults are
-used up in the order they were added, one request at a time, the robot's own before the
-global ones.
+used up in the order they were added, one request at a time (one fault per request), the
+robot's own before the global ones.
 """
 
 from __future__ import annotations
@@ -25,20 +34,59 @@ from typing import Any, Literal, cast
 
 from dingwire.core.errors import ConfigError
 
-__all__ = ["FAULT_KINDS", "Fault", "FaultKind"]
+__all__ = ["DEFAULT_LOCATION", "DEFAULT_WAIT", "FAULT_KINDS", "Fault", "FaultKind"]
 
-FaultKind = Literal["http", "errcode", "slow", "drop"]
-FAULT_KINDS: tuple[FaultKind, ...] = ("http", "errcode", "slow", "drop")
+FaultKind = Literal["http", "errcode", "slow", "drop", "x5", "redirect", "latency"]
+FAULT_KINDS: tuple[FaultKind, ...] = (
+    "http",
+    "errcode",
+    "slow",
+    "drop",
+    "x5",
+    "redirect",
+    "latency",
+)
 
-_KEYS = frozenset({"kind", "count", "status", "errcode", "errmsg", "delay", "deliver", "robot"})
+#: Where a ``redirect`` fault sends the client: a verify page on the fake itself.
+DEFAULT_LOCATION = "/verify"
+#: The seconds an ``x5`` answer asks the client to wait, as in DingTalk's example.
+DEFAULT_WAIT = 5
+_MAX_DELAY = 600.0
+
+_KEYS = frozenset(
+    {
+        "kind",
+        "count",
+        "status",
+        "errcode",
+        "errmsg",
+        "delay",
+        "deliver",
+        "wait",
+        "location",
+        "robot",
+    }
+)
+
+
+def _location_ok(value: object) -> bool:
+    # A header value: printable ASCII, no CR/LF (no header injection), a path or an http(s) URL.
+    return (
+        isinstance(value, str)
+        and 0 < len(value) <= 2000
+        and all(" " < c <= "~" for c in value)
+        and (value.startswith("/") or value.lower().startswith(("http://", "https://")))
+    )
 
 
 @dataclass(frozen=True, slots=True)
 class Fault:
     """How the next ``count`` requests fail. Build one with the class methods.
 
-    >>> Fault.http(503, count=2)
-    Fault(kind='http', count=2, status=503, errcode=-1, errmsg=None, delay=0.0, deliver=False)
+    >>> Fault.http(503, count=2).describe()
+    'http 503'
+    >>> Fault.latency(0.25).to_json()
+    {'kind': 'latency', 'count': 1, 'delay': 0.25}
     """
 
     kind: FaultKind
@@ -48,6 +96,8 @@ class Fault:
     errmsg: str | None = None
     delay: float = 0.0
     deliver: bool = False
+    wait: int = DEFAULT_WAIT
+    location: str = DEFAULT_LOCATION
 
     def __post_init__(self) -> None:
         if self.kind not in FAULT_KINDS:
@@ -58,8 +108,15 @@ class Fault:
             raise ConfigError("fault: status must be an HTTP status code")
         if not isinstance(self.errcode, int) or isinstance(self.errcode, bool):
             raise ConfigError("fault: errcode must be an integer")
-        if self.kind == "slow" and not (0 < self.delay <= 600):
-            raise ConfigError("fault: a slow fault needs a delay between 0 and 600 seconds")
+        if self.kind in ("slow", "latency") and not (0 < self.delay <= _MAX_DELAY):
+            raise ConfigError(f"fault: a {self.kind} fault needs a delay between 0 and 600 seconds")
+        if isinstance(self.wait, bool) or not isinstance(self.wait, int) or self.wait < 0:
+            raise ConfigError("fault: wait must be a whole number of seconds, 0 or more")
+        if not _location_ok(self.location):
+            raise ConfigError(
+                "fault: location must be a path ('/verify') or an http(s) URL, "
+                "printable ASCII without spaces"
+            )
 
     @classmethod
     def http(cls, status: int = 503, *, count: int = 1) -> Fault:
@@ -88,6 +145,22 @@ class Fault:
         """Close the connection without an answer (after delivering, if ``deliver``)."""
         return cls("drop", count=count, deliver=deliver)
 
+    @classmethod
+    def x5(cls, wait: int = DEFAULT_WAIT, *, count: int = 1) -> Fault:
+        """Answer HTTP 200 with the gateway's anti-abuse JSON (no errcode) asking to ``wait``
+        seconds, delivering nothing."""
+        return cls("x5", count=count, wait=wait)
+
+    @classmethod
+    def redirect(cls, location: str = DEFAULT_LOCATION, *, count: int = 1) -> Fault:
+        """Answer HTTP 302 to ``location`` (the fake's verify page), delivering nothing."""
+        return cls("redirect", count=count, location=location)
+
+    @classmethod
+    def latency(cls, delay: float, *, count: int = 1) -> Fault:
+        """Make the request arrive ``delay`` seconds late, then handle it as usual."""
+        return cls("latency", count=count, delay=float(delay))
+
     def describe(self) -> str:
         """A short label for the message log and the page: ``"http 503"``, ``"slow 2s"``."""
         if self.kind == "http":
@@ -96,6 +169,12 @@ class Fault:
             return f"errcode {self.errcode}"
         if self.kind == "slow":
             return f"slow {self.delay:g}s"
+        if self.kind == "x5":
+            return f"x5 wait {self.wait}s"
+        if self.kind == "redirect":
+            return "redirect 302"
+        if self.kind == "latency":
+            return f"latency {self.delay * 1000:g}ms"
         return "drop (delivered)" if self.deliver else "drop"
 
     def to_json(self) -> dict[str, Any]:
@@ -107,8 +186,12 @@ class Fault:
             data["errcode"] = self.errcode
             if self.errmsg is not None:
                 data["errmsg"] = self.errmsg
-        elif self.kind == "slow":
+        elif self.kind in ("slow", "latency"):
             data["delay"] = self.delay
+        elif self.kind == "x5":
+            data["wait"] = self.wait
+        elif self.kind == "redirect":
+            data["location"] = self.location
         else:
             data["deliver"] = self.deliver
         return data
@@ -135,8 +218,13 @@ class Fault:
         deliver = data.get("deliver", False)
         if isinstance(delay, bool) or not isinstance(delay, int | float):
             raise ConfigError(f"{where}: delay must be a number of seconds")
+        if isinstance(delay, int) and abs(delay) > _MAX_DELAY:
+            delay = float("inf")  # refused below; float() of a huge int would overflow
         if not isinstance(deliver, bool):
             raise ConfigError(f"{where}: deliver must be true or false")
+        location = data.get("location", DEFAULT_LOCATION)
+        if not isinstance(location, str):
+            raise ConfigError(f"{where}: location must be a string")
         try:
             return cls(
                 cast(FaultKind, kind),
@@ -146,6 +234,8 @@ class Fault:
                 errmsg=errmsg,
                 delay=float(delay),
                 deliver=deliver,
+                wait=data.get("wait", DEFAULT_WAIT),
+                location=location,
             )
         except ConfigError as error:
             raise ConfigError(f"{where}: {error}".replace("fault: ", "")) from None

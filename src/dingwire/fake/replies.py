@@ -11,21 +11,28 @@ Rules kept here:
   code. A code with no recorded wording (the official table's 4301xx, 4001xx) gets the
   table's text.
 - Bodies are compact JSON (``{"errcode":0,"errmsg":"ok"}``), as DingTalk sends them.
+- The answers that are *not* errcode JSON (API.md §3, §4.1) are here too: the gateway's
+  anti-abuse JSON (``x5``, no errcode) and the HTML of a redirect to a verify page.
 """
 
 from __future__ import annotations
 
 import json
+import secrets
 from dataclasses import dataclass
+from html import escape
 from typing import Literal
 
 __all__ = [
     "ERRCODE_TEXT",
     "OK_BODY",
+    "QUOTA_SPENT",
     "Reason",
     "Style",
     "errmsg_for_code",
+    "redirect_page",
     "reply_body",
+    "x5_body",
 ]
 
 Style = Literal["legacy", "new"]
@@ -122,6 +129,8 @@ UNSUPPORTED_MSGTYPE = Reason(
     "不支持的消息类型",
     "description:不支持的消息类型;solution:请使用文档中支持的消息类型;",
 )
+# The organisation's quota is spent (API.md §3): the one live reply quoted, in both styles.
+QUOTA_SPENT = _same("quota_spent", 90030, "webhook over limit")
 ROBOT_DISABLED = Reason(
     "robot_disabled",
     400102,
@@ -150,6 +159,7 @@ ERRCODE_TEXT: dict[int, tuple[str, str]] = {
     40035: ("缺少参数 json", ""),
     43002: ("需要POST请求", ""),
     43004: ("无效的HTTP HEADER Content-Type", ""),
+    90030: ("webhook over limit", ""),
 }
 
 
@@ -170,3 +180,31 @@ def reply_body(errcode: int, errmsg: str) -> bytes:
     return json.dumps(
         {"errcode": errcode, "errmsg": errmsg}, ensure_ascii=False, separators=(",", ":")
     ).encode("utf-8")
+
+
+def x5_body(wait: int) -> bytes:
+    """The gateway's anti-abuse answer (no errcode): ``{"status":1111,"wait":5,…}``.
+
+    The keys are those of DingTalk's own example (``status``, ``wait``, ``source``,
+    ``punish``, ``uuid``); ``msg`` says, for people, that the fake sent it.
+    """
+    return json.dumps(
+        {
+            "status": 1111,
+            "wait": wait,
+            "source": "x5",
+            "punish": "deny",
+            "uuid": secrets.token_hex(16),
+            "msg": f"dingwire fake: x5 deny, retry after {wait} s",
+        },
+        separators=(",", ":"),
+    ).encode("utf-8")
+
+
+def redirect_page(location: str) -> bytes:
+    """The small HTML page that comes with a 302 to ``location``."""
+    where = escape(location, quote=True)
+    return (
+        "<html><head><title>302 Found</title></head><body><h1>302 Found</h1>"
+        f'<p>Please verify: <a href="{where}">{where}</a></p></body></html>'
+    ).encode()
