@@ -20,8 +20,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from dingwire.fake.config import FakeRobot, FakeSettings, load_fake_config, parse_fake_config
-from dingwire.fake.controls import FakeControls, RobotHandle
+from dingwire.fake.config import (
+    FakeOrg,
+    FakeRobot,
+    FakeSettings,
+    load_fake_config,
+    parse_fake_config,
+)
+from dingwire.fake.controls import FakeControls, OrgHandle, RobotHandle
 from dingwire.fake.engine import FakeDingTalk, Incoming, Outcome, Session
 from dingwire.fake.faults import Fault
 from dingwire.fake.inprocess import AsyncInProcessTransport, InProcessFake, InProcessTransport
@@ -37,6 +43,7 @@ __all__ = [
     "FakeApp",
     "FakeControls",
     "FakeDingTalk",
+    "FakeOrg",
     "FakeRobot",
     "FakeServer",
     "FakeSettings",
@@ -44,6 +51,7 @@ __all__ = [
     "InProcessFake",
     "InProcessTransport",
     "Incoming",
+    "OrgHandle",
     "Outcome",
     "Record",
     "RobotHandle",

@@ -4,12 +4,15 @@
 
 - ``POST /robot/send`` and ``POST /robot/sendBySession`` go straight to the engine through a
   small ASGI handler (no router, no request object: this path carries the benchmarks), which
-  also carries out slow answers and dropped connections.
+  also carries out late arrivals (``latency``), slow answers, redirects and dropped
+  connections. The arrival time it gives the engine is taken once the whole body is in.
 - ``GET /api/messages[?robot=&after=]`` and ``DELETE /api/messages[?robot=]``: the log.
 - ``GET|POST /api/robots``, ``DELETE /api/robots/{token}``: robots at run time.
+- ``GET|POST /api/orgs``, ``DELETE /api/orgs/{name}``: organisations and their quota use.
 - ``GET|POST|DELETE /api/faults``: faults on demand. ``POST /api/sessions``: a session
   webhook. ``POST /api/reset``: back to the configuration. ``GET /healthz``.
-- ``GET /``: the preview page; ``GET /api/events``: its live feed (server-sent events).
+- ``GET /``: the preview page; ``GET /api/events``: its live feed (server-sent events);
+  ``GET /verify``: where a ``redirect`` fault sends clients.
 
 Rules kept here: no response ever carries a token, sign or secret (the log masks them, the
 robot list shows labels); the page is static files with a Content-Security-Policy that
@@ -20,6 +23,7 @@ off unless asked for, and masks the query when on; nothing here blocks the event
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import threading
@@ -28,6 +32,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from importlib import resources
 from typing import Any
+from urllib.parse import urljoin
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -37,7 +42,7 @@ from starlette.types import Message, Receive, Scope, Send
 
 from dingwire.core.errors import ConfigError
 from dingwire.core.protocol import MAX_BODY_BYTES
-from dingwire.fake.config import FakeRobot
+from dingwire.fake.config import FakeOrg, FakeRobot
 from dingwire.fake.engine import SEND_PATH, SESSION_PATH, FakeDingTalk, Incoming, Outcome
 from dingwire.fake.faults import Fault
 from dingwire.fake.log import Record
@@ -182,6 +187,33 @@ async def _read_body(receive: Receive) -> bytes:
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
+def _base_url(scope: Scope) -> str:
+    host = _header(scope, b"host")
+    if not host:
+        server = scope.get("server")
+        host = f"{server[0]}:{server[1]}" if server else "127.0.0.1"
+    return f"{scope.get('scheme', 'http')}://{host}"
+
+
+async def _arrive_late(delay: float, receive: Receive) -> bool:
+    """Wait ``delay`` seconds (a latency fault) without blocking the loop; False when the
+    client hung up meanwhile (it gave up before its request arrived)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + delay
+    while (left := deadline - loop.time()) > 0:
+        waiting = asyncio.ensure_future(receive())
+        try:
+            done, _ = await asyncio.wait({waiting}, timeout=left)
+        finally:
+            if not waiting.done():
+                waiting.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await waiting
+        if done and waiting.result().get("type") == "http.disconnect":
+            return False
+    return True
+
+
 async def _drop_connection(send: Send, receive: Receive) -> None:
     """Close the connection without a byte of answer, as a failing network does."""
     # uvicorn's request cycle owns the transport; closing it makes the client see the
@@ -223,6 +255,9 @@ class FakeApp:
                 Route("/api/events", self._events, methods=["GET"]),
                 Route("/api/robots", self._robots, methods=["GET", "POST"]),
                 Route("/api/robots/{token}", self._robot, methods=["DELETE"]),
+                Route("/api/orgs", self._orgs, methods=["GET", "POST"]),
+                Route("/api/orgs/{name}", self._org, methods=["DELETE"]),
+                Route("/verify", self._verify, methods=["GET", "POST"]),
                 Route("/api/faults", self._faults, methods=["GET", "POST", "DELETE"]),
                 Route("/api/sessions", self._sessions, methods=["POST"]),
                 Route("/api/reset", self._reset, methods=["POST"]),
@@ -260,7 +295,11 @@ class FakeApp:
             body=body,
             client_ip=client[0] if client else None,
         )
-        outcome = self.fake.handle(request, self._clock())
+        latency = self.fake.take_latency(request, self._clock())
+        if latency is not None and not await _arrive_late(latency.delay, receive):
+            return  # the client gave up before its request "arrived": DingTalk never saw it
+        # The whole request is in (after a latency fault's wait): this is its arrival.
+        outcome = self.fake.handle(request, self._clock(), fault=latency)
         if self.log_requests:
             self._log(outcome)
         if outcome.drop:
@@ -269,13 +308,18 @@ class FakeApp:
         if outcome.delay:
             await asyncio.sleep(outcome.delay)
         content_type = _JSON_TYPE if outcome.content_type == "application/json" else b"text/html"
+        headers = [
+            (b"content-type", content_type),
+            (b"content-length", b"%d" % len(outcome.body)),
+        ]
+        for name, value in outcome.headers:
+            if name.lower() == "location":
+                value = urljoin(_base_url(scope) + scope["path"], value)
+            headers.append((name.encode("latin-1"), value.encode("latin-1")))
         start: Message = {
             "type": "http.response.start",
             "status": outcome.status,
-            "headers": [
-                (b"content-type", content_type),
-                (b"content-length", b"%d" % len(outcome.body)),
-            ],
+            "headers": headers,
         }
         await send(start)
         await send({"type": "http.response.body", "body": outcome.body})
@@ -341,15 +385,46 @@ class FakeApp:
         settings = {k: v for k, v in data.items() if k != "token"}
         try:
             robot = FakeRobot.from_table(data["token"], settings, where="robot")
+            self.fake.add_robot(robot)
         except ConfigError as error:
             return _error(str(error))
-        self.fake.add_robot(robot)
         return _json({"robot": robot.to_json()}, status=201)
 
     async def _robot(self, request: Request) -> Response:
         if self.fake.remove_robot(request.path_params["token"]):
             return _json({"removed": True})
         return _error("no such robot", status=404)
+
+    async def _orgs(self, request: Request) -> Response:
+        if request.method == "GET":
+            return _json({"orgs": self.fake.orgs_json(self._clock())})
+        data = await _json_body(request)
+        if isinstance(data, Response):
+            return data
+        if not isinstance(data, dict) or not isinstance(data.get("name"), str):
+            return _error('an organisation needs a "name" (string)')
+        settings = {k: v for k, v in data.items() if k != "name"}
+        try:
+            org = FakeOrg.from_table(data["name"], settings, where="org")
+        except ConfigError as error:
+            return _error(str(error))
+        self.fake.add_org(org)
+        shown = next(o for o in self.fake.orgs_json(self._clock()) if o["name"] == org.name)
+        return _json({"org": shown}, status=201)
+
+    async def _org(self, request: Request) -> Response:
+        if self.fake.remove_org(request.path_params["name"]):
+            return _json({"removed": True})
+        return _error("no such organisation", status=404)
+
+    async def _verify(self, request: Request) -> Response:
+        # Where a redirect fault points: a page, as DingTalk's login / verify pages are.
+        page = (
+            "<!doctype html><html><head><title>verify</title></head><body>"
+            "<h1>Verification required</h1><p>The fake DingTalk redirected a robot here "
+            "(a redirect fault). Nothing was delivered.</p></body></html>"
+        )
+        return Response(page, media_type="text/html; charset=utf-8", headers=_page_headers())
 
     async def _faults(self, request: Request) -> Response:
         if request.method == "GET":

@@ -260,15 +260,18 @@ class FakeControls:
         name: str,
         quota: str | Quota | None = None,
         *,
-        timezone: str = DEFAULT_TIMEZONE,
+        timezone: str | None = None,
     ) -> OrgHandle:
         """Configure an organisation and return its handle.
 
-        ``quota`` takes ``"3000/month"`` (calendar months in ``timezone``), ``"20/5m"``
+        ``quota`` takes ``"3000/month"`` (calendar months in ``timezone``: a quota's own,
+        else Asia/Shanghai), ``"20/5m"``
         (periods aligned to the epoch), a :class:`~dingwire.core.budget.Quota`, or ``None``
         (counted, never refused). Once a period's calls reach it, the org's robots get
         errcode 90030 until the period renews. Replacing an org starts its count again.
         """
+        if timezone is None:
+            timezone = quota.timezone if isinstance(quota, Quota) else DEFAULT_TIMEZONE
         org = FakeOrg(name, parse_quota(quota, timezone=timezone), timezone)
         self.fake.add_org(org)
         return OrgHandle(self, org)

@@ -6,19 +6,32 @@ clock (``now`` is an argument, epoch seconds) and opens no socket.
 
 Rules kept here (API.md §1–5, §9):
 
-- Every answer is HTTP 200 with ``{"errcode","errmsg"}``, except the HTTP errors a fault
-  asks for.
+- Every answer is HTTP 200 with ``{"errcode","errmsg"}``, except what a fault asks for
+  (an HTTP error, the gateway's ``x5`` JSON, a 302 redirect).
 - ``POST /robot/send`` is checked in this order, and the first failure answers:
-  method (43002) → access_token (40035 missing, 300005 unknown when robots are configured,
-  400102 for a disabled robot) → Content-Type (43004) → size over 20,000 bytes (460101) →
-  JSON object (40035) → IP allow-list (310000) → timestamp within one hour (310000) → sign
-  (310000) → keywords (310000) → rate limit and lockout (130101 or 410100) → per-type
-  validation (400105 for the msgtype, 400202 / 400402 for a field) → ``ok``.
+  method (43002) → access_token (40035 missing, 300005 unknown when robots are configured)
+  → the organisation's quota (90030) → 400102 for a disabled robot → Content-Type (43004)
+  → size over 20,000 bytes (460101) → JSON object (40035) → IP allow-list (310000) →
+  timestamp within one hour (310000) → sign (310000) → keywords (310000) → rate limit and
+  lockout (130101 or 410100) → per-type validation (400105 for the msgtype, 400202 /
+  400402 for a field) → ``ok``.
 - Signing and validation are the core's (:func:`dingwire.core.signing.signature_matches`,
   :func:`dingwire.core.validation.validate_payload` in DingTalk's non-strict mode): the
   fake has no copy of either. A reused timestamp/sign pair is accepted, as DingTalk does.
-- The rate limit is a sliding window (:func:`dingwire.core.budget.window_wait`) over the
-  messages the robot delivered; going over it throttles the robot for ``lockout``.
+- ``now`` is the moment the whole request arrived (the carrier takes it after reading the
+  body, and after a ``latency`` fault's wait); the log records it, and every budget is
+  counted at it, as DingTalk counts at arrival.
+- The rate limit counts the messages the robot delivered, in a sliding window
+  (:func:`dingwire.core.budget.window_wait`) or in calendar windows aligned to the epoch
+  (:func:`dingwire.core.budget.fixed_window_wait`), as configured; going over it throttles
+  the robot for ``lockout``.
+- An organisation's quota counts every ``/robot/send`` call that reaches one of its robots
+  (past the token check, whatever the answer after it; not the ones a fault answers in
+  DingTalk's place), in the period of :func:`dingwire.core.budget.quota_period`; once the
+  period holds ``quota.limit`` calls, the rest get 90030 until the period renews.
+- Faults are taken one per request, the robot's own before the global ones, in order. A
+  ``latency`` fault acts before arrival, so the carrier takes it first
+  (:meth:`FakeDingTalk.take_latency`) and hands it to :meth:`FakeDingTalk.handle`.
 - With no robots configured every token is accepted without security checks; each token
   still gets DingTalk's rate limit.
 - ``POST /robot/sendBySession?session=…`` needs no token or signature; an unknown or
@@ -31,6 +44,7 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import json
+import math
 import secrets
 import threading
 from collections import deque
@@ -38,14 +52,14 @@ from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import parse_qsl, quote
 
-from dingwire.core.errors import MessageError
-from dingwire.core.budget import window_wait
+from dingwire.core.budget import fixed_window_wait, quota_period, window_wait
+from dingwire.core.errors import ConfigError, MessageError
 from dingwire.core.protocol import MAX_BODY_BYTES
 from dingwire.core.redact import MASK, mask_token
 from dingwire.core.signing import SIGN_WINDOW_MS, signature_matches
 from dingwire.core.validation import text_fields, validate_payload
 from dingwire.fake import replies
-from dingwire.fake.config import FakeRobot, FakeSettings
+from dingwire.fake.config import FakeOrg, FakeRobot, FakeSettings, Window
 from dingwire.fake.faults import Fault
 from dingwire.fake.log import MessageLog, Record
 from dingwire.fake.replies import Reason, Style
@@ -71,6 +85,8 @@ _GATEWAY_PAGE = (
     "</h1></center><hr><center>Tengine</center></body></html>"
 )
 _PHRASES = {500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable"}
+# The faults that answer in DingTalk's place (a ``drop`` only when it does not deliver).
+_ANSWERING = frozenset({"http", "errcode", "drop", "x5", "redirect"})
 _RAW_PREVIEW = 2000  # characters of a non-JSON body kept for the log
 _MAX_IMPLICIT_ROBOTS = 10_000  # tokens remembered when no robots are configured
 
@@ -103,7 +119,11 @@ class Incoming:
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    """The fake's answer: what to send back, after ``delay`` seconds, or ``drop`` the line."""
+    """The fake's answer: what to send back, after ``delay`` seconds, or ``drop`` the line.
+
+    ``headers`` are extra response headers (a redirect's ``Location``); a relative
+    ``Location`` is relative to the fake's own URL.
+    """
 
     status: int
     body: bytes
@@ -113,6 +133,7 @@ class Outcome:
     delay: float = 0.0
     drop: bool = False
     record: Record | None = None
+    headers: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,6 +181,43 @@ class _RobotState:
             "configured": self.configured,
             "locked_until": self.locked_until or None,
             **self.robot.to_json(),
+        }
+
+
+class _OrgState:
+    """One organisation and its count of calls in the current quota period."""
+
+    __slots__ = ("org", "period", "used")
+
+    def __init__(self, org: FakeOrg) -> None:
+        self.org = org
+        self.period = -math.inf  # the start of the period ``used`` counts
+        self.used = 0
+
+    def usage(self, now: float) -> tuple[int, float, float]:
+        """``(used, period start, period end)`` at ``now``."""
+        start, end = quota_period(self.org.periods, now)
+        return (self.used if start == self.period else 0), start, end
+
+    def admit(self, now: float) -> bool:
+        """Count one call at ``now``, unless the period's quota is spent (then False)."""
+        used, start, _ = self.usage(now)
+        quota = self.org.quota
+        if quota is not None and used >= quota.limit:
+            return False
+        self.period, self.used = start, used + 1
+        return True
+
+    def to_json(self, now: float, robots: list[str]) -> dict[str, Any]:
+        used, start, end = self.usage(now)
+        quota = self.org.quota
+        return {
+            **self.org.to_json(),
+            "used": used,
+            "left": max(0, quota.limit - used) if quota is not None else None,
+            "period_start": start,
+            "renews": end,
+            "robots": robots,
         }
 
 
@@ -240,17 +298,20 @@ class FakeDingTalk:
         self._implicit: dict[str, _RobotState] = {}
         self._faults: dict[str | None, deque[_Pending]] = {}
         self._sessions: dict[str, Session] = {}
+        self._orgs: dict[str, _OrgState] = {}
         self.reset()
 
     # -- management ---------------------------------------------------------------------
 
     def reset(self) -> None:
-        """Back to the configured robots and faults; no state, sessions or messages."""
+        """Back to the configured robots, orgs and faults; no state, counts, sessions or
+        messages."""
         with self._lock:
             self._robots = {}
             self._implicit = {}
             self._faults = {}
             self._sessions = {}
+            self._orgs = {org.name: _OrgState(org) for org in self.settings.orgs}
             for robot in self.settings.robots:
                 self.add_robot(robot)
             for fault in self.settings.faults:
@@ -258,8 +319,15 @@ class FakeDingTalk:
         self.log.clear()
 
     def add_robot(self, robot: FakeRobot) -> None:
-        """Configure ``robot`` (replacing one with the same token, and its state)."""
+        """Configure ``robot`` (replacing one with the same token, and its state).
+
+        Its ``org`` must be one the fake knows (:meth:`add_org`), else :class:`ConfigError`.
+        """
         with self._lock:
+            if robot.org is not None and robot.org not in self._orgs:
+                raise ConfigError(
+                    f"robot: org {robot.org!r} is not configured; add the organisation first"
+                )
             self._robots[robot.token] = _RobotState(robot, configured=True)
             self._faults.pop(robot.token, None)
             for fault in robot.faults:
@@ -284,12 +352,58 @@ class FakeDingTalk:
             return [s.to_json() for s in states]
 
     def reset_limits(self, token: str | None = None) -> None:
-        """Forget the rate-limit window and lockout of one robot (or of all)."""
+        """Forget the rate-limit window and lockout of one robot, or of all robots and
+        every organisation's count."""
         with self._lock:
             for state in [*self._robots.values(), *self._implicit.values()]:
                 if token is None or state.robot.token == token:
                     state.sent.clear()
                     state.locked_until = 0.0
+            if token is None:
+                for name in self._orgs:
+                    self.reset_org(name)
+
+    # -- organisations ------------------------------------------------------------------
+
+    def add_org(self, org: FakeOrg) -> None:
+        """Configure the organisation ``org`` (replacing one of that name: its count starts
+        again). Its robots are those whose ``org`` is its name."""
+        with self._lock:
+            self._orgs[org.name] = _OrgState(org)
+
+    def remove_org(self, name: str) -> bool:
+        """Forget the organisation ``name`` (its robots are no longer counted); whether there
+        was one."""
+        with self._lock:
+            return self._orgs.pop(name, None) is not None
+
+    def orgs(self) -> list[FakeOrg]:
+        """The configured organisations."""
+        with self._lock:
+            return [state.org for state in self._orgs.values()]
+
+    def org_usage(self, name: str, now: float) -> tuple[int, float]:
+        """``(calls counted, when the period renews)`` for the organisation ``name`` at
+        ``now``. Raises :class:`KeyError` for an unknown one."""
+        with self._lock:
+            used, _, end = self._orgs[name].usage(now)
+            return used, end
+
+    def reset_org(self, name: str) -> None:
+        """Forget the organisation's count of calls (its quota is whole again)."""
+        with self._lock:
+            state = self._orgs.get(name)
+            if state is not None:
+                state.period, state.used = -math.inf, 0
+
+    def orgs_json(self, now: float) -> list[dict[str, Any]]:
+        """Every organisation with its use at ``now``: quota, used, left, renews, robots."""
+        with self._lock:
+            result = []
+            for name, state in self._orgs.items():
+                robots = [s.label for s in self._robots.values() if s.robot.org == name]
+                result.append(state.to_json(now, robots))
+            return result
 
     def inject_fault(self, fault: Fault, robot: str | None = None) -> None:
         """Make the next ``fault.count`` requests (to ``robot``'s token, or any) fail."""
@@ -345,8 +459,35 @@ class FakeDingTalk:
 
     # -- the endpoint -------------------------------------------------------------------
 
-    def handle(self, request: Incoming, now: float) -> Outcome:
-        """Answer ``request`` as DingTalk would at time ``now`` (epoch seconds)."""
+    def take_latency(self, request: Incoming, now: float) -> Fault | None:
+        """The ``latency`` fault ``request`` meets, taken (counted down), or ``None``.
+
+        A carrier calls this before :meth:`handle`: when the next fault for the request's
+        robot (its own first, then the global ones) is a latency fault, it waits
+        ``fault.delay`` seconds, takes the arrival time, and passes the fault to
+        ``handle(request, arrival, fault=fault)``. Any other next fault is left for
+        ``handle``. ``now`` is the time before the wait (it decides a session's expiry).
+        """
+        if not self._faults or request.path not in (SEND_PATH, SESSION_PATH):
+            return None
+        params = _first_params(request.query)
+        with self._lock:
+            key: str | None
+            if request.path == SESSION_PATH:
+                session = self._sessions.get(params.get("session", ""))
+                key = session.robot if session is not None and session.expires_at > now else None
+            else:
+                key = params.get("access_token", "")
+            return self._take_fault(key, only="latency")
+
+    def handle(self, request: Incoming, now: float, *, fault: Fault | None = None) -> Outcome:
+        """Answer ``request`` as DingTalk would, ``now`` being its arrival (epoch seconds).
+
+        ``fault``: the fault the request already took (a latency fault, from
+        :meth:`take_latency`); then it takes no other. A latency fault taken here instead
+        (the caller did not ask first) cannot delay an arrival that has happened: the
+        request is handled at ``now``.
+        """
         params = _first_params(request.query)
         with self._lock:
             session: Session | None = None
@@ -357,10 +498,11 @@ class FakeDingTalk:
             else:
                 token = params.get("access_token", "")
                 state = self._state_for(token)
-            fault = self._take_fault(state.robot.token if state is not None else token)
+            if fault is None:
+                fault = self._take_fault(state.robot.token if state is not None else token)
             if (
                 fault is not None
-                and fault.kind in ("http", "errcode", "drop")
+                and fault.kind in _ANSWERING
                 and not (fault.kind == "drop" and fault.deliver)
             ):
                 return self._faulted(request, state, fault, now)
@@ -389,7 +531,8 @@ class FakeDingTalk:
             if fault is not None:
                 if fault.kind == "slow":
                     return replace(outcome, delay=fault.delay)
-                return replace(outcome, drop=True)
+                if fault.kind == "drop":
+                    return replace(outcome, drop=True)
             return outcome
 
     # -- the checks ---------------------------------------------------------------------
@@ -419,13 +562,17 @@ class FakeDingTalk:
             return state.robot.errmsg_style
         return self.settings.errmsg_style
 
-    def _take_fault(self, token: str | None) -> Fault | None:
+    def _take_fault(self, token: str | None, *, only: str | None = None) -> Fault | None:
+        """The next fault for ``token`` (its own, then the global ones), counted down; with
+        ``only``, taken only when it is of that kind."""
         if not self._faults:
             return None
         for key in (token, None) if token is not None else (None,):
             queue = self._faults.get(key)
             if queue:
                 pending = queue[0]
+                if only is not None and pending.fault.kind != only:
+                    return None
                 pending.remaining -= 1
                 if pending.remaining <= 0:
                     queue.popleft()
@@ -464,6 +611,10 @@ class FakeDingTalk:
             verdict.reason = replies.UNKNOWN_TOKEN
             return verdict
         robot = state.robot
+        org = self._orgs.get(robot.org) if robot.org is not None else None
+        if org is not None and not org.admit(now):
+            verdict.reason = replies.QUOTA_SPENT
+            return verdict
         if robot.disabled:
             verdict.reason = replies.ROBOT_DISABLED
             return verdict
@@ -489,11 +640,15 @@ class FakeDingTalk:
                 return verdict
         if robot.rate_limit is not None:
             rate = robot.rate_limit
+            # Arrivals a window ago count in neither model (a fixed window starts later).
             while state.sent and state.sent[0] <= now - rate.window:
                 state.sent.popleft()
-            if max(window_wait(state.sent, now, rate), state.locked_until - now) > 0:
-                if state.locked_until <= now:
-                    state.locked_until = now + robot.lockout
+            if state.locked_until > now:
+                verdict.reason = self._throttle_reason(state)
+                return verdict
+            wait = fixed_window_wait if self._window(state) == "fixed" else window_wait
+            if wait(state.sent, now, rate) > 0:
+                state.locked_until = now + robot.lockout
                 verdict.reason = self._throttle_reason(state)
                 return verdict
         self._validate(verdict, accept_image, style)
@@ -544,6 +699,9 @@ class FakeDingTalk:
             return state.robot.accept_image
         return self.settings.accept_image
 
+    def _window(self, state: _RobotState) -> Window:
+        return state.robot.window or self.settings.window
+
     def _throttle_reason(self, state: _RobotState) -> Reason:
         code = state.robot.throttle_errcode or self.settings.throttle_errcode
         return replies.THROTTLED_410100 if code == 410100 else replies.THROTTLED_130101
@@ -578,6 +736,19 @@ class FakeDingTalk:
             page = _GATEWAY_PAGE.format(status=fault.status, phrase=phrase).encode()
             record = self._record(request, state, now, verdict, None, None, fault.status, fault)
             return Outcome(fault.status, page, content_type="text/html", record=record)
+        if fault.kind == "x5":
+            record = self._record(request, state, now, verdict, None, None, 200, fault)
+            return Outcome(200, replies.x5_body(fault.wait), record=record)
+        if fault.kind == "redirect":
+            record = self._record(request, state, now, verdict, None, None, 302, fault)
+            page = replies.redirect_page(fault.location)
+            return Outcome(
+                302,
+                page,
+                content_type="text/html",
+                record=record,
+                headers=(("location", fault.location),),
+            )
         record = self._record(request, state, now, verdict, None, None, 0, fault)
         return Outcome(0, b"", drop=True, record=record)
 

@@ -6,16 +6,19 @@ one to ``dingwire.Robot(..., transport=...)`` (or ``AsyncRobot``) and every send
 :class:`~dingwire.fake.engine.FakeDingTalk` without a socket.
 
 Rules kept here: the request is the exact one the robot would put on the wire (URL, headers,
-body); faults behave as over a network and surface as the same dingwire errors the HTTP
-transports raise: a dropped connection is :class:`ConnectionLostError`, an answer later than
-the robot's timeout is :class:`RequestTimeoutError` after waiting out the timeout.
+body); its arrival time is the transport's clock when it is handed over (after a ``latency``
+fault's wait, through the transport's ``sleep``); faults behave as over a network and
+surface as the same dingwire errors the HTTP transports raise: a dropped connection is
+:class:`ConnectionLostError`, an answer (or an arrival) later than the robot's timeout is
+:class:`RequestTimeoutError` after waiting out the timeout — and a request that would have
+arrived after the timeout never arrives.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -91,7 +94,14 @@ class InProcessTransport:
 
     def handle(self, request: Request, timeout: float) -> Reply:
         """Answer ``request`` from the fake, honouring its faults and ``timeout``."""
-        outcome = self.fake.handle(_incoming(request, self.client_ip), self._clock())
+        incoming = _incoming(request, self.client_ip)
+        latency = self.fake.take_latency(incoming, self._clock())
+        if latency is not None:
+            if latency.delay >= timeout:
+                self._sleep(timeout)
+                raise _timed_out(timeout)
+            self._sleep(latency.delay)
+        outcome = self.fake.handle(incoming, self._clock(), fault=latency)
         if outcome.drop:
             raise _lost()
         if outcome.delay:
@@ -114,21 +124,30 @@ class AsyncInProcessTransport:
         *,
         client_ip: str = "127.0.0.1",
         clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self.fake = fake
         self.client_ip = client_ip
         self._clock = clock
+        self._sleep = sleep
 
     async def handle(self, request: Request, timeout: float) -> Reply:
         """Answer ``request`` from the fake, honouring its faults and ``timeout``."""
-        outcome = self.fake.handle(_incoming(request, self.client_ip), self._clock())
+        incoming = _incoming(request, self.client_ip)
+        latency = self.fake.take_latency(incoming, self._clock())
+        if latency is not None:
+            if latency.delay >= timeout:
+                await self._sleep(timeout)
+                raise _timed_out(timeout)
+            await self._sleep(latency.delay)
+        outcome = self.fake.handle(incoming, self._clock(), fault=latency)
         if outcome.drop:
             raise _lost()
         if outcome.delay:
             if outcome.delay >= timeout:
-                await asyncio.sleep(timeout)
+                await self._sleep(timeout)
                 raise _timed_out(timeout)
-            await asyncio.sleep(outcome.delay)
+            await self._sleep(outcome.delay)
         return _reply(outcome, self._clock())
 
     async def aclose(self) -> None:
@@ -140,7 +159,9 @@ class InProcessFake(FakeControls):
     clients wired to it through the in-process transports.
 
     ``clock`` is the fake's time (epoch seconds) and the clients' too, so a test can move
-    time forward to expire a lockout or a session.
+    time forward to expire a lockout or a session; ``sleep`` and ``async_sleep`` are how
+    its transports wait out ``slow`` and ``latency`` faults (give ones that move a test
+    clock forward, and no test waits for real).
 
     >>> from dingwire import Text
     >>> fake = InProcessFake()
@@ -157,10 +178,14 @@ class InProcessFake(FakeControls):
         *,
         clock: Callable[[], float] = time.time,
         client_ip: str = "127.0.0.1",
+        sleep: Callable[[float], None] = time.sleep,
+        async_sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self.fake = FakeDingTalk(settings)
         self.clock = clock
         self.client_ip = client_ip
+        self.sleep = sleep
+        self.async_sleep = async_sleep
 
     @property
     def base_url(self) -> str:
@@ -171,10 +196,14 @@ class InProcessFake(FakeControls):
         return self.clock()
 
     def _sync_transport(self) -> InProcessTransport:
-        return InProcessTransport(self.fake, client_ip=self.client_ip, clock=self.clock)
+        return InProcessTransport(
+            self.fake, client_ip=self.client_ip, clock=self.clock, sleep=self.sleep
+        )
 
     def _async_transport(self) -> AsyncInProcessTransport:
-        return AsyncInProcessTransport(self.fake, client_ip=self.client_ip, clock=self.clock)
+        return AsyncInProcessTransport(
+            self.fake, client_ip=self.client_ip, clock=self.clock, sleep=self.async_sleep
+        )
 
     def _client_options(self, options: dict[str, Any]) -> dict[str, Any]:
         options.setdefault("clock", self.clock)
