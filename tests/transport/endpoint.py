@@ -1,7 +1,7 @@
 """A real local HTTP endpoint that plays DingTalk's part as each test scripts it.
 
 Each request takes the next scripted behaviour (then the default, errcode 0): a JSON reply,
-an HTTP status, a reply held back until the test releases it (a timeout), or a dropped
+an HTTP status, any raw answer (status, body, headers), a reply held back until the test releases it (a timeout), or a dropped
 connection. Every request is recorded with its path, query, headers and body.
 """
 
@@ -81,11 +81,16 @@ def _handler(endpoint: Endpoint) -> type[BaseHTTPRequestHandler]:
                 self._reply(200, json.dumps({"errcode": behaviour[1], "errmsg": behaviour[2]}))
             elif kind == "status":
                 self._reply(behaviour[1], behaviour[2] if len(behaviour) > 2 else "error")
+            elif kind == "raw":  # ("raw", status, body, {header: value})
+                self._reply(behaviour[1], behaviour[2], behaviour[3] if len(behaviour) > 3 else {})
 
-        def _reply(self, status: int, text: str) -> None:
+        def _reply(self, status: int, text: str, headers: dict[str, str] | None = None) -> None:
             data = text.encode()
             self.send_response(status)
-            self.send_header("Content-Type", "application/json")
+            for name, value in (headers or {}).items():
+                self.send_header(name, value)
+            if "Content-Type" not in (headers or {}):
+                self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
             self.wfile.write(data)
