@@ -13,7 +13,7 @@ all of them); the rules themselves are :mod:`dingwire.core.budget`'s, never a st
 
 from __future__ import annotations
 
-from dingwire.budget._contract import BudgetStore
+from dingwire.budget._contract import BudgetStore, WouldBlock
 from dingwire.budget.local import LocalBudgetStore, default_cache_dir, default_store
 from dingwire.budget.memory import MemoryBudgetStore
 from dingwire.budget.url import open_store
@@ -22,6 +22,7 @@ __all__ = [
     "BudgetStore",
     "LocalBudgetStore",
     "MemoryBudgetStore",
+    "WouldBlock",
     "default_cache_dir",
     "default_store",
     "open_store",

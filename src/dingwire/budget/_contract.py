@@ -7,7 +7,10 @@ processes, hosts: whatever the store spans), and none of them raises for a probl
 store itself: a store that cannot keep its state says so once and stays conservative.
 
 ``blocking`` tells an async caller whether a call can wait on I/O or on other processes;
-``AsyncRobot`` runs the calls of a blocking store in a worker thread, never on its loop.
+``AsyncRobot`` runs the calls of a blocking store in a worker thread, never on its loop. A
+blocking store may also offer ``nowait()``, a context manager within which a call either
+completes without waiting for anyone or raises :class:`WouldBlock` having done nothing: the
+loop tries that first, since a thread hand-off costs more than an uncontended local call.
 """
 
 from __future__ import annotations
@@ -16,7 +19,11 @@ from typing import Protocol
 
 from dingwire.core.budget import Budget, Verdict
 
-__all__ = ["BudgetStore"]
+__all__ = ["BudgetStore", "WouldBlock"]
+
+
+class WouldBlock(Exception):
+    """A call made within a store's ``nowait()`` would have had to wait; nothing was done."""
 
 
 class BudgetStore(Protocol):

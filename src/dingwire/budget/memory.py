@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import itertools
 import threading
-from dataclasses import replace
 
 from dingwire.core.budget import Budget, Slot, Verdict, judge
 
@@ -51,7 +50,7 @@ class MemoryBudgetStore:
             start, _ = budget.period(now)
             self._slot_periods[slot] = (budget.org, start)
             self._used[(budget.org, start)] = self._used.get((budget.org, start), 0) + 1
-            return replace(verdict, slot=slot, used=verdict.used + 1)
+            return verdict.granted(slot)
 
     def settle(self, robot: str, slot: int, arrived: float | None) -> None:
         with self._lock:
@@ -64,7 +63,8 @@ class MemoryBudgetStore:
                 if period is not None and self._used.get(period, 0) > 0:
                     self._used[period] -= 1
             else:
-                slots[slot] = replace(slots[slot], arrived=arrived)
+                old = slots[slot]
+                slots[slot] = Slot(old.started, arrived, old.expires)
 
     def peek(self, robot: str, budget: Budget, now: float) -> Verdict:
         with self._lock:

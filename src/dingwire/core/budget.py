@@ -187,7 +187,20 @@ def quota_period(quota: Quota, now: float) -> tuple[float, float]:
         period = float(quota.period)
         start = math.floor(now / period) * period
         return start, start + period
-    zone = _zone(quota.timezone)
+    # Every send asks; a month's bounds are remembered per zone (a pure function's memo).
+    known = _MONTHS.get(quota.timezone)
+    if known is not None and known[0] <= now < known[1]:
+        return known
+    bounds = _month(quota.timezone, now)
+    _MONTHS[quota.timezone] = bounds
+    return bounds
+
+
+_MONTHS: dict[str, tuple[float, float]] = {}
+
+
+def _month(timezone: str, now: float) -> tuple[float, float]:
+    zone = _zone(timezone)
     local = datetime.fromtimestamp(now, zone)
     first = local.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
     following = (first + timedelta(days=32)).replace(day=1)
@@ -246,6 +259,20 @@ class Verdict:
     def go(self) -> bool:
         """True when a send may start now."""
         return self.reason == "go"
+
+    def granted(self, slot: int) -> Verdict:
+        """This go verdict once a store has recorded ``slot`` (and counted it for the org)."""
+        # Built directly: dataclasses.replace costs more than the whole decision.
+        return Verdict(
+            self.reason,
+            self.wait,
+            self.until,
+            max(0, self.free - 1),
+            self.provisional,
+            self.used + 1,
+            self.renews,
+            slot,
+        )
 
 
 def judge(

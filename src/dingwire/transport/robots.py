@@ -180,9 +180,19 @@ class AsyncRobot(BaseRobot, _Constructors):
             return result
 
     async def _store_call(self, call: StoreCall) -> Any:
-        """Run a store call; one that can block (files, other processes) off the loop."""
-        if not getattr(self.budget_store, "blocking", True):
+        """Run a store call; one that would wait (files, other processes) off the loop."""
+        store = self.budget_store
+        if not getattr(store, "blocking", True):
             return call.function(*call.args)
+        nowait = getattr(store, "nowait", None)
+        if nowait is not None:
+            from dingwire.budget import WouldBlock
+
+            try:
+                with nowait():
+                    return call.function(*call.args)
+            except WouldBlock:
+                pass  # busy elsewhere: wait for it in a worker thread
         import asyncio
 
         return await asyncio.to_thread(call.function, *call.args)
