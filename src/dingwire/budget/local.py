@@ -22,11 +22,13 @@ Rules kept here:
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import logging
 import os
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -45,6 +47,8 @@ logger = logging.getLogger("dingwire.budget")
 FILENAME = "budget.sqlite3"
 #: How long a process waits for another's transaction before giving up on the store.
 BUSY_TIMEOUT = 30.0
+#: Counts of unlimited robots are written every this many sends, or seconds.
+COUNT_FLUSH = 32
 
 _T = TypeVar("_T")
 
@@ -112,6 +116,12 @@ class LocalBudgetStore:
         self._lockouts: dict[str, float] = {}  # what this process knows, to write back
         self._warned = False
         self._local = threading.local()
+        # Counts of robots without window or quota, not yet written (see _reserve_unlimited).
+        self._counts: dict[tuple[str, float], int] = {}
+        self._uncounted: dict[int, tuple[str, float]] = {}
+        self._uncounted_slots = 0
+        self._flushed = 0.0
+        atexit.register(_close_at_exit, weakref.ref(self))
 
     def __repr__(self) -> str:
         return f"LocalBudgetStore({str(self.path)!r})"
@@ -218,16 +228,18 @@ class LocalBudgetStore:
         fallback: Callable[[], _T],
         *,
         durable: bool = False,
+        read: bool = False,
     ) -> _T:
         """``operation`` in one immediate transaction, on the file this process opened.
 
-        ``durable``: the commit reaches the disk before this returns (``synchronous=FULL``).
+        ``durable``: the commit reaches the disk before this returns (``synchronous=FULL``);
+        ``read``: it only reads, and takes no write lock (WAL readers never wait).
         """
         nowait = getattr(self._local, "nowait", False)
         if not self._lock.acquire(blocking=not nowait):
             raise WouldBlock
         try:
-            return self._run_locked(operation, fallback, durable=durable, nowait=nowait)
+            return self._run_locked(operation, fallback, durable=durable, nowait=nowait, read=read)
         finally:
             self._lock.release()
 
@@ -238,6 +250,7 @@ class LocalBudgetStore:
         *,
         durable: bool,
         nowait: bool,
+        read: bool,
     ) -> _T:
         import sqlite3
 
@@ -251,6 +264,8 @@ class LocalBudgetStore:
                     self._conn = self._open()
                 else:
                     self._check_identity()
+                if read:
+                    return operation(self._conn)
                 return _transaction(self._conn, operation, durable=durable, nowait=nowait)
             except _Lost as lost:
                 self._reset(str(lost))
@@ -280,12 +295,21 @@ class LocalBudgetStore:
 
     # -- the contract -------------------------------------------------------------------
 
-    def _state(self, conn: sqlite3.Connection, robot: str, budget: Budget, now: float) -> Verdict:
+    def _state(
+        self,
+        conn: sqlite3.Connection,
+        robot: str,
+        budget: Budget,
+        now: float,
+        *,
+        purge: bool = True,
+    ) -> Verdict:
         window = budget.rate.window if budget.rate is not None else 0.0
-        conn.execute(
-            "DELETE FROM slots WHERE robot = ? AND coalesce(arrived, expires) + ? <= ?",
-            (robot, window, now),
-        )
+        if purge:
+            conn.execute(
+                "DELETE FROM slots WHERE robot = ? AND coalesce(arrived, expires) + ? <= ?",
+                (robot, window, now),
+            )
         # Without a minute window the slots only serve to give a quota count back.
         slots = (
             [
@@ -312,6 +336,9 @@ class LocalBudgetStore:
         )
 
     def reserve(self, robot: str, budget: Budget, now: float, *, hold: float) -> Verdict:
+        if budget.rate is None and budget.quota is None:
+            return self._reserve_unlimited(robot, budget, now)
+
         def operation(conn: sqlite3.Connection) -> Verdict:
             verdict = self._state(conn, robot, budget, now)
             if not verdict.go:
@@ -330,7 +357,61 @@ class LocalBudgetStore:
 
         return self._run(operation, lambda: self._memory().reserve(robot, budget, now, hold=hold))
 
+    def _reserve_unlimited(self, robot: str, budget: Budget, now: float) -> Verdict:
+        """A robot with neither a minute window nor a quota: only lockouts can hold it back.
+
+        Nothing needs a slot, so nothing is written per send: the lockout is read, and the
+        org's count (shown by ``dingwire robots``, enforced nowhere) is added up here and
+        written every :data:`COUNT_FLUSH` sends or seconds, and on :meth:`close`.
+        """
+        verdict = self._run(
+            lambda conn: self._state(conn, robot, budget, now, purge=False),
+            lambda: self._memory().peek(robot, budget, now),
+            read=True,
+        )
+        if not verdict.go:
+            return verdict
+        start, _ = budget.period(now)
+        with self._lock:
+            self._counts[(budget.org, start)] = self._counts.get((budget.org, start), 0) + 1
+            self._uncounted_slots += 1
+            slot = -self._uncounted_slots  # negative: held nowhere, only counted
+            self._uncounted[slot] = (budget.org, start)
+            due = len(self._uncounted) >= COUNT_FLUSH or now - self._flushed >= COUNT_FLUSH
+        if due:
+            self._flush_counts(now)
+        return verdict.granted(slot)
+
+    def _flush_counts(self, now: float) -> None:
+        with self._lock:
+            counts, self._counts = self._counts, {}
+            self._uncounted.clear()
+            self._flushed = now
+        counts = {key: n for key, n in counts.items() if n}
+        if not counts:
+            return
+
+        def operation(conn: sqlite3.Connection) -> None:
+            for (org, start), n in counts.items():
+                conn.execute(
+                    "INSERT INTO usage (org, period, used) VALUES (?1, ?2, max(?3, 0)) "
+                    "ON CONFLICT (org, period) DO UPDATE SET used = max(used + ?3, 0)",
+                    (org, start, n),
+                )
+
+        def fallback() -> None:
+            return None
+
+        self._run(operation, fallback)
+
     def settle(self, robot: str, slot: int, arrived: float | None) -> None:
+        if slot < 0:  # only counted (see _reserve_unlimited): never left takes the count back
+            with self._lock:
+                counted = self._uncounted.pop(slot, None)
+                if counted is not None and arrived is None:
+                    self._counts[counted] = self._counts.get(counted, 0) - 1
+            return
+
         def operation(conn: sqlite3.Connection) -> None:
             if arrived is not None:
                 conn.execute(
@@ -376,6 +457,8 @@ class LocalBudgetStore:
         self._run(operation, lambda: self._memory().spend_quota(org, until), durable=True)
 
     def usage(self, budget: Budget, now: float) -> int:
+        if self._counts:
+            self._flush_counts(now)
         start, _ = budget.period(now)
 
         def operation(conn: sqlite3.Connection) -> int:
@@ -387,6 +470,8 @@ class LocalBudgetStore:
         return self._run(operation, lambda: self._memory().usage(budget, now))
 
     def close(self) -> None:
+        if self._counts:
+            self._flush_counts(self._clock())
         with self._lock:
             if self._conn is not None and self._pid == os.getpid():
                 self._conn.close()
@@ -395,6 +480,12 @@ class LocalBudgetStore:
     def _memory(self) -> MemoryBudgetStore:
         assert self._fallback is not None
         return self._fallback
+
+
+def _close_at_exit(ref: weakref.ref[LocalBudgetStore]) -> None:
+    store = ref()
+    if store is not None:
+        store.close()
 
 
 def _transaction(
