@@ -143,7 +143,8 @@ class Quota:
         if self.period != MONTH and not (
             isinstance(self.period, int | float) and math.isfinite(self.period) and self.period >= 1
         ):
-            raise ConfigError(f"quota: the period must be 'month' or at least 1 s, got {self}")
+            shown = self if isinstance(self.period, int | float) else repr(self.period)
+            raise ConfigError(f"quota: the period must be 'month' or at least 1 s, got {shown}")
         _zone(self.timezone)  # refuse an unknown zone when the quota is made
 
     def __str__(self) -> str:
@@ -302,16 +303,15 @@ def judge(
     free = budget.rate.limit if budget.rate is not None else 1 << 30
     if budget.rate is not None:
         rate = budget.rate
-        all_ends = ends + in_flight
-        if barrier is not None:
-            all_ends += [barrier] * rate.limit
+        barred = [] if barrier is None else [barrier] * rate.limit
+        all_ends = ends + in_flight + barred
         counted = sum(1 for t in all_ends if t + rate.window - now > 0)
         free = max(0, rate.limit - counted)
         wait = window_wait(all_ends, now, rate)
         if wait > 0:
             # In flight counts as "arrived now": the true end comes with its reply, sooner
             # than a window from now, so whoever waits should look again then.
-            settled = window_wait(ends + ([barrier] * rate.limit if barrier else []), now, rate)
+            settled = window_wait(ends + barred, now, rate)
             waits.append((wait, "budget", settled < wait))
     if locked_until > now:
         waits.append((locked_until - now, "lockout", False))
