@@ -140,3 +140,43 @@ def test_separate_command_line_processes(dingtalk_fake: FakeServer, tmp_path: Pa
             env,
         )
     judge_at_the_fake(ops, ROUNDS * lanes * (PER_ROUND // 2 + 1))
+
+
+QUOTA_SENDER = """
+import sys
+from dingwire import QuotaExceededError, Robot, Text
+sent = refused = 0
+with Robot(sys.argv[1], rate_limit=None, org="acme", quota=sys.argv[2]) as robot:
+    for i in range(int(sys.argv[3])):
+        try:
+            robot.send(Text(f"{sys.argv[4]} {i}"))
+            sent += 1
+        except QuotaExceededError as error:
+            refused += 1
+            assert "renews" in str(error), error
+print(sent, refused)
+"""
+
+
+def test_an_org_quota_is_shared_by_processes(dingtalk_fake: FakeServer) -> None:
+    # The fake bills the org as DingTalk does and answers 90030 past its quota: none may
+    # come back, and exactly the quota is delivered.
+    dingtalk_fake.add_org("acme", quota="7/month")
+    ops = dingtalk_fake.add_robot(rate_limit=None, org="acme")
+    other = dingtalk_fake.add_robot(rate_limit=None, org="acme")
+    commands = [
+        [sys.executable, "-c", QUOTA_SENDER, robot.webhook, "7/month", "5", f"p{n}"]
+        for n, robot in enumerate((ops, other, ops))
+    ]
+    processes = [
+        subprocess.Popen(c, stdout=subprocess.PIPE, stderr=subprocess.PIPE) for c in commands
+    ]
+    outcomes = []
+    for process in processes:
+        out, err = process.communicate(timeout=60)
+        assert process.returncode == 0, err.decode()
+        outcomes.append(tuple(int(n) for n in out.split()))
+    assert sum(sent for sent, _ in outcomes) == 7
+    assert sum(refused for _, refused in outcomes) == 8
+    records = ops.messages() + other.messages()
+    assert [r.errcode for r in records] == [0] * 7  # never a 90030 from DingTalk
