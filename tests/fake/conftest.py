@@ -76,6 +76,7 @@ async def _call(
     query: bytes,
     headers: Iterable[tuple[bytes, bytes]],
     payload: bytes,
+    hold: bool = False,
 ) -> AsgiReply:
     scope = {
         "type": "http",
@@ -96,6 +97,8 @@ async def _call(
     async def receive() -> dict[str, Any]:
         if pending:
             return pending.pop(0)
+        if hold:  # the client stays connected until the answer is in, as over a socket
+            await asyncio.Event().wait()
         return {"type": "http.disconnect"}
 
     sent: list[dict[str, Any]] = []
@@ -118,9 +121,14 @@ def call_asgi(
     query: bytes = b"",
     headers: Iterable[tuple[bytes, bytes]] = ((b"content-type", b"application/json"),),
     body: bytes = b"",
+    hold: bool = False,
 ) -> AsgiReply:
-    """One request to an ASGI app in this process (no lifespan, no socket)."""
-    return asyncio.run(_call(app, method, path, query, headers, body))
+    """One request to an ASGI app in this process (no lifespan, no socket).
+
+    The client hangs up once its body is read, unless ``hold``: then it waits for the
+    answer (what a latency fault needs to see).
+    """
+    return asyncio.run(_call(app, method, path, query, headers, body, hold))
 
 
 @pytest.fixture

@@ -1,5 +1,7 @@
 """Fuzzing ``/robot/send`` in-process through the ASGI app: whatever the body, the query, the
-method or the content type, the fake answers DingTalk's JSON — never a 500, never a crash."""
+method or the content type, the fake answers DingTalk's JSON — never a 500, never a crash.
+And the JSON API: whatever fault, robot or organisation it is given, it answers 201 or 400,
+and what it accepted is then met by requests without a crash."""
 
 from __future__ import annotations
 
@@ -7,13 +9,14 @@ import json
 from typing import Any
 from urllib.parse import quote
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from dingwire.core.signing import sign
 from dingwire.fake.app import FakeApp, create_app
 from dingwire.fake.config import FakeRobot, FakeSettings
 from dingwire.fake.engine import FakeDingTalk
+from dingwire.fake.faults import Fault
 from tests.fake.conftest import SECRET, TOKEN, AsgiReply, call_asgi
 
 FUZZ = settings(
@@ -184,3 +187,191 @@ def test_other_paths_never_fail_with_a_500(path: str, query: bytes, body: bytes)
     for method in ("GET", "POST", "DELETE"):
         reply = call_asgi(APPS[0], method, path, query=query, body=body)
         assert reply.status < 500, (method, path, reply.body[:200])
+
+
+# -- the JSON API: faults, robots and orgs, whatever their shape ----------------------------
+
+# Delays are tiny (or invalid): a fault that is accepted is then met by a real request.
+delays = (
+    st.floats(min_value=0.0001, max_value=0.005)
+    | st.sampled_from([0, -1, 601, 10**400, 1e308, float("inf"), "1s", None, True])
+    | json_values
+)
+fault_values = {
+    "kind": st.sampled_from(
+        ["http", "errcode", "slow", "drop", "x5", "redirect", "latency", "lag", ""]
+    )
+    | json_values,
+    "count": st.integers(min_value=-2, max_value=3) | json_values,
+    "status": st.sampled_from([200, 302, 418, 500, 503, 599, 600, 99]) | json_values,
+    "errcode": st.sampled_from([-1, 0, 90030, 130101, 430101]) | json_values,
+    "errmsg": st.text(max_size=20) | json_values,
+    "delay": delays,
+    "deliver": st.booleans() | json_values,
+    "wait": st.integers(min_value=-3, max_value=10**6) | json_values,
+    "location": st.sampled_from(
+        ["/verify", "https://login.example/v?x=1", "javascript:x", "/a\r\nb", "/\u4e2d", ""]
+    )
+    | json_values,
+    "robot": st.sampled_from([TOKEN, "other", None]) | json_values,
+    "colour": json_values,
+}
+small_delays = st.floats(min_value=0.0001, max_value=0.005)
+counts = st.integers(min_value=1, max_value=3)
+valid_faults = st.one_of(
+    st.fixed_dictionaries(
+        {"kind": st.just("http")}, optional={"status": st.sampled_from([500, 502, 503])}
+    ),
+    st.fixed_dictionaries(
+        {"kind": st.just("errcode")},
+        optional={"errcode": st.sampled_from([-1, 90030, 430101]), "errmsg": st.text(max_size=9)},
+    ),
+    st.fixed_dictionaries({"kind": st.sampled_from(["slow", "latency"]), "delay": small_delays}),
+    st.fixed_dictionaries({"kind": st.just("drop")}, optional={"deliver": st.booleans()}),
+    st.fixed_dictionaries(
+        {"kind": st.just("x5")}, optional={"wait": st.integers(min_value=0, max_value=10**6)}
+    ),
+    st.fixed_dictionaries(
+        {"kind": st.just("redirect")},
+        optional={"location": st.sampled_from(["/verify", "/v?x=<1>", "https://login.example/"])},
+    ),
+).flatmap(
+    lambda fault: st.fixed_dictionaries(
+        {}, optional={"count": counts, "robot": st.sampled_from([TOKEN, None])}
+    ).map(lambda extra: {**fault, **extra})
+)
+noisy_faults = st.fixed_dictionaries(
+    {"kind": fault_values["kind"]},
+    optional={k: v for k, v in fault_values.items() if k not in ("kind", "colour")},
+) | st.fixed_dictionaries({}, optional=fault_values)
+faults_json = valid_faults | noisy_faults
+
+valid_quotas = st.sampled_from(["1/month", "3000/month", "2/5m", "1/1s", "none", "1_000/h"])
+valid_timezones = st.sampled_from(["Asia/Shanghai", "UTC", "Europe/Berlin"])
+quotas = valid_quotas | st.sampled_from(["0/month", "1/0s", "lots", "5/", "1/1e9s"]) | json_values
+timezones = (
+    valid_timezones | st.sampled_from(["Mars/Base", "", "../etc", "a\x00b", "/etc/x"]) | json_values
+)
+valid_orgs = st.fixed_dictionaries(
+    {"name": st.just("acme")},
+    optional={"quota": valid_quotas, "timezone": valid_timezones},
+)
+noisy_orgs = st.fixed_dictionaries(
+    {},
+    optional={
+        "name": st.sampled_from(["acme", "其他", "a/b", ""]) | json_values,
+        "quota": quotas,
+        "timezone": timezones,
+        "colour": json_values,
+    },
+)
+orgs_json = valid_orgs | noisy_orgs
+valid_robots = st.fixed_dictionaries(
+    {"token": st.sampled_from([TOKEN, "other"])},
+    optional={
+        "org": st.just("acme"),
+        "window": st.sampled_from(["sliding", "fixed"]),
+        "rate_limit": st.sampled_from(["1/1s", "2/60s", "none"]),
+        "lockout": st.sampled_from([0, "1s", "600s"]),
+        "disabled": st.booleans(),
+        "errmsg_style": st.sampled_from(["new", "legacy"]),
+        "throttle_errcode": st.sampled_from([130101, 410100]),
+        "faults": st.lists(valid_faults.map(lambda f: {**f, "robot": None}), max_size=2),
+    },
+)
+noisy_robots = st.fixed_dictionaries(
+    {},
+    optional={
+        "token": st.sampled_from([TOKEN, "other", ""]) | json_values,
+        "name": json_values,
+        "secret": st.sampled_from([SECRET, ""]) | json_values,
+        "keywords": json_values,
+        "ips": st.sampled_from([["127.0.0.1"], ["10.0.0.0/8"], ["::1"], "x"]) | json_values,
+        "rate_limit": st.sampled_from(["20/60s", "1/1s", "none", "fast"]) | json_values,
+        "lockout": st.sampled_from(["600s", 0, -1, "soon"]) | json_values,
+        "disabled": json_values,
+        "org": st.sampled_from(["acme", "nobody", ""]) | json_values,
+        "window": st.sampled_from(["sliding", "fixed", "calendar"]) | json_values,
+        "errmsg_style": st.sampled_from(["new", "legacy", "old"]) | json_values,
+        "throttle_errcode": st.sampled_from([130101, 410100, 429]) | json_values,
+        "accept_image": json_values,
+        "faults": st.lists(faults_json, max_size=2) | json_values,
+    },
+)
+robots_json = valid_robots | noisy_robots
+
+
+def api_call(app: FakeApp, method: str, path: str, data: Any) -> AsgiReply:
+    reply = call_asgi(
+        app, method, path, body=json.dumps(data, ensure_ascii=False, allow_nan=True).encode()
+    )
+    assert reply.status < 500, (path, data, reply.body[:300])
+    return reply
+
+
+def safe_to_meet(app: FakeApp) -> bool:
+    """No accepted fault would make the next request wait more than a moment."""
+    return all(
+        fault.delay <= 0.01 for _, fault, _ in app.fake.pending_faults() if fault.kind != "http"
+    )
+
+
+def assert_robot_answer(app: FakeApp, query: bytes) -> None:
+    """A request meets whatever faults were accepted: every answer is one a fault or
+    DingTalk gives, and nothing crashes."""
+    http_faults = {f.status for _, f, _ in app.fake.pending_faults() if f.kind == "http"}
+    try:
+        reply = call_asgi(app, "POST", "/robot/send", query=query, body=MESSAGE, hold=True)
+    except ConnectionAbortedError:
+        return  # a drop fault, as ASGI without a socket carries it out
+    if reply.status == 302:
+        assert reply.headers["location"].startswith(("http://", "https://"))
+    elif reply.status == 200:
+        data = json.loads(reply.body)
+        assert ("errcode" in data) != (data.get("source") == "x5"), data
+    else:
+        assert reply.status in http_faults, reply.status
+        assert reply.headers["content-type"] == "text/html"
+
+
+MESSAGE = json.dumps({"msgtype": "text", "text": {"content": "告警 fuzz"}}).encode()
+API_FUZZ = settings(
+    max_examples=120,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+
+
+@API_FUZZ
+@given(faults=st.lists(faults_json | json_values, min_size=1, max_size=3))
+@example(faults=[{"kind": "latency", "delay": 10**400}])  # float() of it would overflow
+def test_any_fault_json_is_201_or_400_and_is_then_met(faults: list[Any]) -> None:
+    app = create_app(FakeDingTalk(FakeSettings(robots=(FakeRobot(TOKEN, rate_limit=None),))))
+    for data in faults:
+        reply = api_call(app, "POST", "/api/faults", data)
+        assert reply.status in (201, 400), reply.body
+        if reply.status == 201:
+            assert Fault.from_json(reply.json()["fault"]) is not None
+    listed = call_asgi(app, "GET", "/api/faults")
+    assert listed.status == 200
+    if safe_to_meet(app):
+        for _ in range(len(app.fake.pending_faults()) + 1):
+            assert_robot_answer(app, f"access_token={TOKEN}".encode())
+
+
+@API_FUZZ
+@given(org=orgs_json, robot=robots_json)
+def test_any_org_and_robot_json_is_201_or_400(org: dict[str, Any], robot: dict[str, Any]) -> None:
+    app = create_app(FakeDingTalk())
+    made_org = api_call(app, "POST", "/api/orgs", org)
+    assert made_org.status in (201, 400), made_org.body
+    made_robot = api_call(app, "POST", "/api/robots", robot)
+    assert made_robot.status in (201, 400), made_robot.body
+    for path in ("/api/orgs", "/api/robots", "/api/faults"):
+        assert call_asgi(app, "GET", path).status == 200
+    if made_robot.status == 201 and safe_to_meet(app):
+        token = robot["token"]
+        for _ in range(3):
+            assert_robot_answer(app, f"access_token={quote(token, safe='')}".encode())
+    if made_org.status == 201:
+        assert api_call(app, "DELETE", f"/api/orgs/{quote(org['name'], safe='')}", None)
