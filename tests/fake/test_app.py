@@ -238,7 +238,8 @@ def test_no_secret_on_the_page_the_api_or_the_log(caplog: pytest.LogCaptureFixtu
     secret = "SEC" + "7" * 64
     caplog.set_level(logging.DEBUG)
     with FakeServer(log_requests=True) as server:
-        ops = server.add_robot(token, secret=secret, keywords=["告警"], name=None)
+        server.add_org("acme", quota="3000/month")
+        ops = server.add_robot(token, secret=secret, keywords=["告警"], name=None, org="acme")
         ops.client().send(dingwire.Text("告警 one"))
         timestamp_ms = int(time.time() * 1000)
         signature = sign(secret, timestamp_ms)
@@ -252,7 +253,14 @@ def test_no_secret_on_the_page_the_api_or_the_log(caplog: pytest.LogCaptureFixtu
         requests.post(session, json={"msgtype": "text", "text": {"content": "s"}}, timeout=10)
         seen = [
             requests.get(server.url + path, timeout=TIMEOUT).text
-            for path in ("/", "/static/fake.js", "/api/messages", "/api/robots", "/api/faults")
+            for path in (
+                "/",
+                "/static/fake.js",
+                "/api/messages",
+                "/api/robots",
+                "/api/faults",
+                "/api/orgs",
+            )
         ]
         seen.append(repr(server.messages()))
         seen.append(repr(ops))
