@@ -617,7 +617,7 @@ def test_spent_budget_waits_for_the_next_slot(invoke: Invoke, dingtalk_fake: Fak
     assert invoke("send", "text", "one", "--webhook", url).exit_code == 0
     result = invoke("send", "text", "two", "--webhook", url)
     assert result.exit_code == 0, result.output
-    assert "waiting" in result.stderr
+    assert "dingwire: the robot waits for its budget (1/1.5s) until " in result.stderr
     assert [r.text for r in robot.delivered()] == ["one", "two"]
 
 

@@ -34,6 +34,7 @@ __all__ = [
     "EXIT_USAGE",
     "Invocation",
     "cli",
+    "cli_advice",
     "describe_error",
     "exit_status",
     "main",
@@ -55,17 +56,24 @@ class Invocation:
     """What one run of ``dingwire`` knows beyond its arguments: ``ctx.obj`` of every command.
 
     ``secrets`` collects every token and secret the invocation has seen, so that whatever it
-    prints on the way out can be scrubbed of them.
+    prints on the way out can be scrubbed of them. ``aliases`` rename things in the log
+    lines shown on stderr: a robot's ``repr`` becomes ``robot ops`` or ``the robot``.
     """
 
     debug: bool = False
     config_file: str | None = None
     secrets: set[str] = field(default_factory=set)
+    aliases: dict[str, str] = field(default_factory=dict)
     _handler: Any = None
 
     def remember(self, *secrets: str | None) -> None:
         """Add ``secrets`` (the empty and the missing are ignored) to what is scrubbed."""
         self.secrets.update(s for s in secrets if s)
+
+    def alias(self, text: str, shown: str) -> None:
+        """Show ``text`` as ``shown`` in the log lines on stderr (a robot's ``repr``, say)."""
+        if text:
+            self.aliases[text] = shown
 
     def scrub(self, text: str) -> str:
         """``text`` with URL secrets and every remembered secret masked."""
@@ -98,7 +106,10 @@ class Invocation:
 
         class EchoHandler(logging.Handler):
             def emit(self, record: logging.LogRecord) -> None:
-                click.echo(invocation.scrub(self.format(record)), err=True)
+                line = self.format(record)
+                for text, shown in invocation.aliases.items():
+                    line = line.replace(text, shown)
+                click.echo(invocation.scrub(line), err=True)
 
         logger = logging.getLogger("dingwire")
         if self._handler is None:
@@ -155,7 +166,8 @@ def describe_error(error: BaseException) -> str:
     from dingwire.core.errors import DingwireError
 
     if isinstance(error, DingwireError):
-        text = error.describe()
+        advice = cli_advice(error)
+        text = f"{error.message}\n  → {advice}" if advice else error.describe()
     elif isinstance(error, OSError) and error.strerror:
         where = f": {error.filename}" if error.filename else ""
         text = f"{error.strerror}{where}"
@@ -164,6 +176,75 @@ def describe_error(error: BaseException) -> str:
         text += "for the traceback, and please report it"
     notes = getattr(error, "__notes__", None) or []
     return "\n".join([text, *(f"  {note}" for note in notes)])
+
+
+def cli_advice(error: BaseException) -> str | None:
+    """What to do about ``error`` in the command line's terms, where the library's own
+    advice speaks of its arguments (``max_wait``, ``split=True``, ``retry_on_timeout``,
+    ``keywords=[...]``).
+
+    ``None`` keeps the error's advice: the library's, when it reads as well on a terminal,
+    or one the raiser wrote for this very error.
+    """
+    import math
+
+    from dingwire.core.errors import (
+        DeliveryUnknownError,
+        GatewayThrottledError,
+        KeywordError,
+        QuotaExceededError,
+        RateLimitedError,
+        ThrottledError,
+        TooLargeError,
+    )
+
+    if not isinstance(
+        error, DeliveryUnknownError | KeywordError | RateLimitedError | TooLargeError
+    ):
+        return None
+    if error.advice != type(error).default_advice:
+        return None  # written for this error: it knows better than a table
+    if isinstance(error, KeywordError):
+        return (
+            "the message contains none of the robot's keywords: list them under keywords "
+            "in the robot's config (or the keywords option of a dingtalk:// URL), and "
+            "dingwire adds one when it is missing"
+        )
+    wait = f"--max-wait {math.ceil(error.retry_after)}" if error.retry_after else "--max-wait"
+    if isinstance(error, QuotaExceededError):
+        org = f" {error.org!r}" if error.org else ""
+        return (
+            f"every robot of the organisation{org} is stopped until its quota renews "
+            "(DingTalk counts webhook calls per organisation per month): send less, or "
+            "raise the organisation's edition with DingTalk"
+        )
+    if isinstance(error, ThrottledError):
+        return (
+            "DingTalk blocks a robot for 10 minutes once it gets more than 20 messages in a "
+            f"minute: send again after that, or give {wait} to wait it out; make sure every "
+            "sender of this robot shares its budget (other machines, other tools count too)"
+        )
+    if isinstance(error, GatewayThrottledError):
+        return None  # the library's advice is the command line's too
+    if isinstance(error, RateLimitedError) and error.reason == "lockout":
+        return (
+            f"DingTalk blocked this robot after it sent too fast: send again after that, or "
+            f"give {wait} to wait it out"
+        )
+    if isinstance(error, RateLimitedError):
+        return (
+            f"send again after that, or give {wait} to wait for it (the default waits up "
+            "to 60 s); more robots in the group spread the load"
+        )
+    if isinstance(error, DeliveryUnknownError):
+        return (
+            "the message may or may not have arrived; dingwire does not send it again by "
+            "itself, because a duplicate alert is worse than a reported error"
+        )
+    return (
+        "shorten the message: links and cards are sent whole (text and markdown are split "
+        "into parts)"
+    )
 
 
 def _report(error: BaseException, invocation: Invocation) -> int:

@@ -12,14 +12,14 @@ Rules kept here:
   built and measured first, so a bad part never leaves the earlier ones delivered alone.
 - ``--dry-run`` prints the exact request (the URL with the token and sign masked, then the
   JSON body) and sends nothing.
-- When the robot's budget is spent (dingwire's own 20-a-minute limit, shared by every
-  process on the machine), a send waits for it, ``--max-wait`` seconds at most (a minute,
-  DingTalk's window), then exits 4; ``--no-wait`` exits 4 at once. A robot that DingTalk
-  itself throttled is locked out for 10 minutes: that exits 4 at once, because a script
-  or a CI job should not hang that long. So a one-part message is sent with
-  ``block=False`` and the bounded waiting happens here. A message split into parts is
-  handed to the robot whole (``split=True``), which waits between the parts as long as it
-  must, so that they arrive together and in order; ``--no-wait`` makes it ``block=False``.
+- Waiting is the robot's: every send, of one part or many, is ``robot.send(message,
+  split=..., max_wait=--max-wait)``. It waits for a free slot — the robot's minute budget
+  (shared by every process on the machine), a DingTalk lockout (10 minutes after a 130101),
+  the org's quota — only when the slot comes within ``--max-wait`` seconds in all (a
+  minute by default: DingTalk's window); otherwise it sends nothing and raises at once, so
+  a lockout exits 4 at once rather than hanging a script or a CI job. ``--no-wait`` is
+  ``--max-wait 0``. Whenever the robot waits it says so (its INFO log line: what it waits
+  for, until when), shown on stderr with the robot named as a person would name it.
 - Every token and secret is handed to the :class:`~dingwire.cli._app.Invocation` as soon
   as it is read, so that no message printed afterwards can contain it.
 """
@@ -45,7 +45,7 @@ __all__ = ["Delivery", "delivery_options", "say", "tokens"]
 
 CONFIG_LOOKUP = "$DINGWIRE_CONFIG, ./dingwire.toml, ~/.config/dingwire/config.toml"
 #: A minute: DingTalk's window, so a script sending a burst through a robot's budget
-#: waits for the next free slot, while a robot DingTalk blocked for 10 minutes fails fast.
+#: waits for the next free slot, while a robot DingTalk locked out for 10 minutes fails fast.
 DEFAULT_MAX_WAIT = 60.0
 
 
@@ -117,11 +117,17 @@ def delivery_options(*, dry_run_help: str) -> Callable[[Callable[..., Any]], Cal
             type=click.FloatRange(min=0),
             default=DEFAULT_MAX_WAIT,
             metavar="SECONDS",
-            help="When the robot's budget (20 messages a minute) is spent, wait this long "
-            "at most for it (default 60), then exit 4. A robot DingTalk has throttled "
-            "(blocked for 10 minutes) exits 4 at once.",
+            help="Wait at most this long (default 60) for the robot to be free to send: "
+            "its minute budget (20 messages a minute), a DingTalk lockout (10 minutes "
+            "after a 130101), the org's quota. A longer wait exits 4 at once, sending "
+            "nothing; every wait is said on stderr.",
         ),
-        click.option("--no-wait", is_flag=True, help="Exit 4 at once: --max-wait 0."),
+        click.option(
+            "--no-wait",
+            is_flag=True,
+            help="Never wait: exit 4 at once when the budget is spent or the robot is "
+            "locked out (--max-wait 0).",
+        ),
         click.option("--quiet", "-q", is_flag=True, help="Print nothing when all goes well."),
     )
 
@@ -247,40 +253,16 @@ class Delivery:
         if self.dry_run:
             self.print_requests(bodies)
             return
-        # Say why a send is slow (a retry, a wait between parts); errors say themselves.
+        # Say why a send is slow (a wait for the budget or a lockout, a retry); errors say
+        # themselves.
         self.invocation.show_logs(40 if self.quiet else 20)  # logging.ERROR / logging.INFO
-        if len(bodies) == 1:
-            self._send_waiting(message)
-        else:
-            # The parts go out together: between them the robot waits for its budget as
-            # long as it must (unless --no-wait), and a failed part says how many arrived.
-            self.robot.send(message, split=True, block=self.max_wait > 0)
+        robot = self.robot
+        self.invocation.alias(repr(robot), f"robot {robot.name}" if robot.name else "the robot")
+        robot.send(message, split=split, max_wait=self.max_wait)
         if not self.quiet:
-            to = f" to {self.robot.name}" if self.robot.name else ""
+            to = f" to {robot.name}" if robot.name else ""
             count = f" in {len(bodies)} parts" if len(bodies) > 1 else ""
             say(f"{verb}{to}{count}")
-
-    def _send_waiting(self, message: MessageLike) -> None:
-        """Send one message, waiting up to ``max_wait`` in all for the robot's budget."""
-        import time
-
-        from dingwire.core.errors import RateLimitedError
-
-        waited = 0.0
-        while True:
-            try:
-                # Never block inside the robot: it would wait out a 10-minute lockout. A
-                # spent budget raises before anything is sent, so trying again is safe.
-                self.robot.send(message, block=False)
-                return
-            except RateLimitedError as error:
-                wait = error.retry_after
-                if wait is None or waited + wait > self.max_wait:
-                    raise
-                if not self.quiet:
-                    say(f"the robot's budget is spent; waiting {wait:.1f} s")
-                time.sleep(wait)
-                waited += wait
 
     def print_requests(self, bodies: Sequence[bytes]) -> None:
         """Print each request as it would go out: ``POST <masked URL>``, then the body."""
