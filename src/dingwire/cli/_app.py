@@ -269,7 +269,10 @@ COMMANDS: dict[str, _Entry] = {
     ),
     "run": _Entry("dingwire.cli._run:run", "Run a command, then report its outcome to a robot."),
     "sign": _Entry("dingwire.cli._sign:sign", "Print the timestamp and sign for a secret."),
-    "robots": _Entry("dingwire.cli._robots:robots", "List the configured robots, secrets masked."),
+    "robots": _Entry(
+        "dingwire.cli._robots:robots",
+        "List the robots (secrets masked), their budgets and each org's use.",
+    ),
     "fake": _Entry("dingwire.cli._fake:fake", "Run the local DingTalk stand-in (with a preview)."),
     "completion": _Entry(
         "dingwire.cli._completion:completion", "Print the shell completion script."
