@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import selectors
 import signal
 import subprocess
@@ -223,3 +224,46 @@ def test_dingwire_fake_serves_what_dingwire_send_sends(
     records = log["messages"] if isinstance(log, dict) else log
     assert [r["body"]["text"]["content"] for r in records] == ["to the fake process"]
     assert process.poll() is None
+
+
+def test_processes_in_a_row_share_the_budget_and_dingtalk_never_throttles(
+    dingwire_process: Process, dingtalk_fake: FakeServer
+) -> None:
+    """22 `dingwire send` processes, one after the other, through a robot of 5 a 2 s.
+
+    Each process is new; what keeps them within DingTalk's limit is the budget store they
+    share (the same DINGWIRE_CACHE_DIR). Judged by what the fake saw: when each message
+    arrived, and what it answered.
+    """
+    robot = dingtalk_fake.add_robot(rate_limit="5/2s")
+    url = f"dingtalk://{robot.token}?base_url={dingtalk_fake.url}&rate_limit=5/2s"
+    statuses = [
+        dingwire_process("send", "text", f"message {n}", "--webhook", url, "-q").status
+        for n in range(22)
+    ]
+    records = robot.messages()
+    assert [r.errcode for r in records] == [0] * 22, [r.errmsg for r in records if not r.ok]
+    assert [r.text for r in records] == [f"message {n}" for n in range(22)]
+    # No 2 s window held more than 5 arrivals: the 6th after any arrival came 2 s later.
+    times = [r.time for r in records]
+    assert all(later - earlier >= 2.0 for earlier, later in zip(times, times[5:], strict=False))
+    assert statuses == [0] * 22
+
+
+def test_a_process_waits_for_the_budget_another_spent_and_says_so(
+    dingwire_process: Process, dingtalk_fake: FakeServer
+) -> None:
+    robot = dingtalk_fake.add_robot(rate_limit="1/2s")
+    url = f"dingtalk://{robot.token}?base_url={dingtalk_fake.url}&rate_limit=1/2s"
+    assert dingwire_process("send", "text", "one", "--webhook", url).status == 0
+    done = dingwire_process("send", "text", "two", "--webhook", url, secrets=[robot.token])
+    assert done.status == 0, done.stderr
+    said, sent = done.stderr.splitlines()
+    assert re.fullmatch(
+        r"dingwire: the robot waits for its budget \(1/2s\) until \d\d:\d\d:\d\d \(\d\.\d s\)",
+        said,
+    ), said
+    assert sent == "dingwire: sent"
+    first, second = robot.messages()
+    assert (first.errcode, second.errcode) == (0, 0)
+    assert second.time - first.time >= 2.0
