@@ -206,7 +206,7 @@ def test_an_org_dingtalk_said_is_spent(
     for line in (lines[4], lines[7]):  # both robots of the org
         assert line.endswith(f"the org's quota is spent until {renews}"), line
     assert (
-        f"  acme: 1 of 3,000 this month (renews {renews}); spent: nothing is sent until {renews}"
+        f"  acme: 1 of 3,000 this month (renews {renews}); DingTalk says it is spent until {renews}"
         in lines
     )
     assert lines[10] == "        org default, budget 20/60s: 20 free now"
@@ -276,3 +276,25 @@ def test_the_configs_budget_store_is_the_one_read(
     assert lines[1] == f"budget store: {store}"
     assert lines[4] == "     org default, budget 20/60s: 19 free now"
     assert lines[-1] == "  default: 1 this month"
+
+
+def test_an_org_that_used_its_quota(
+    invoke: Invoke, dingtalk_fake: FakeServer, tmp_path: Path
+) -> None:
+    handle = dingtalk_fake.add_robot()
+    path = tmp_path / "dingwire.toml"
+    path.write_text(
+        f'[robots.ops]\nwebhook = "{handle.webhook}"\norg = "acme"\n'
+        '[orgs.acme]\nquota = "2/month"\ntimezone = "Europe/Berlin"\n',
+        encoding="utf-8",
+    )
+    ops = dingwire.Robot(handle.webhook, org="acme", quota=Quota(2, timezone="Europe/Berlin"))
+    for text in ("one", "two"):
+        ops.send(dingwire.Text(text))
+    result = invoke("--config", str(path), "robots", secrets=[handle.token])
+    assert result.exit_code == 0, result.output
+    end = quota_period(Quota(2, timezone="Europe/Berlin"), time.time())[1]
+    renews = datetime.fromtimestamp(end, ZoneInfo("Europe/Berlin")).strftime("%Y-%m-%d")
+    lines = result.stdout.splitlines()
+    assert lines[4] == f"     org acme, budget 20/60s: the org's quota is spent until {renews}"
+    assert lines[-1] == f"  acme: 2 of 2 this month, spent (renews {renews})"

@@ -94,12 +94,14 @@ def _org_line(org: _Org, store: BudgetStore, now: float) -> str:
     if quota is None:
         line = f"{org.name}: {used:,} {period}"
     else:
+        spent = ", spent" if used >= quota.limit else ""
         line = (
-            f"{org.name}: {used:,} of {quota.limit:,} {period} "
+            f"{org.name}: {used:,} of {quota.limit:,} {period}{spent} "
             f"(renews {_renewal(quota, renews, now)})"
         )
-    if verdict.reason == "quota":
-        line += f"; spent: nothing is sent until {_renewal(quota, verdict.until, now)}"
+    if verdict.reason == "quota" and (quota is None or used < quota.limit):
+        # DingTalk answered 90030 before the count here reached the quota.
+        line += f"; DingTalk says it is spent until {_renewal(quota, verdict.until, now)}"
     return line
 
 
