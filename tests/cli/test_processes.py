@@ -267,3 +267,24 @@ def test_a_process_waits_for_the_budget_another_spent_and_says_so(
     first, second = robot.messages()
     assert (first.errcode, second.errcode) == (0, 0)
     assert second.time - first.time >= 2.0
+
+
+def test_a_lockout_one_process_met_stops_the_next_at_once(
+    dingwire_process: Process, dingtalk_fake: FakeServer
+) -> None:
+    robot = dingtalk_fake.add_robot(rate_limit="1/60s")
+    url = f"dingtalk://{robot.token}?base_url={dingtalk_fake.url}"
+    assert dingwire_process("send", "text", "one", "--webhook", url).status == 0
+    throttled = dingwire_process("send", "text", "two", "--webhook", url, secrets=[robot.token])
+    assert throttled.status == 4
+    assert "errcode 130101" in throttled.stderr
+    started = time.monotonic()
+    locked = dingwire_process("send", "text", "three", "--webhook", url, secrets=[robot.token])
+    assert time.monotonic() - started < 10  # at once: not the lockout's 10 minutes
+    assert locked.status == 4
+    assert re.match(
+        r"dingwire: the robot is locked out by DingTalk until \d\d:\d\d:\d\d \(\d+ s\); "
+        "nothing was sent\n",
+        locked.stderr,
+    ), locked.stderr
+    assert [r.errcode for r in robot.messages()] == [0, 130101]  # the third never left

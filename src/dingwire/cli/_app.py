@@ -4,8 +4,12 @@ Rules kept here:
 
 - Every failure becomes an exit status in one place, :func:`exit_status`: 0 delivered;
   1 DingTalk refused the message; 2 usage or configuration error; 3 network error or
-  timeout; 4 rate limited (a :class:`~dingwire.ThrottledError` is a refusal *and* a rate
-  limit: it exits 4, because waiting is what fixes it).
+  timeout; 4 rate limited: every :class:`~dingwire.RateLimitedError` — a spent minute
+  budget, a DingTalk lockout, a spent org quota (:class:`~dingwire.QuotaExceededError`), and
+  DingTalk's own 130101, 90030 and gateway "slow down", which are refusals *and* rate
+  limits: they exit 4, because waiting is what fixes them.
+- Advice is shown in the command line's terms: where the library's speaks of its arguments
+  (``max_wait``, ``split=True``), :func:`cli_advice` says it with flags (``--max-wait``).
 - An error is shown as one or two lines a person can act on (what happened, then what to
   do), scrubbed of every token, sign and secret this invocation knows. A traceback appears
   only with ``--debug``; a bug that is not a dingwire error exits 70, never 1, so that a
@@ -271,7 +275,7 @@ COMMANDS: dict[str, _Entry] = {
     "sign": _Entry("dingwire.cli._sign:sign", "Print the timestamp and sign for a secret."),
     "robots": _Entry(
         "dingwire.cli._robots:robots",
-        "List the robots (secrets masked), their budgets and each org's use.",
+        "List the robots (secrets masked), their budgets and orgs.",
     ),
     "fake": _Entry("dingwire.cli._fake:fake", "Run the local DingTalk stand-in (with a preview)."),
     "completion": _Entry(
@@ -384,7 +388,7 @@ def cli(ctx: click.Context, config_file: str | None) -> None:
       1  DingTalk refused the message (errcode and advice on stderr)
       2  usage or configuration error
       3  network error or timeout
-      4  rate limited
+      4  rate limited: the robot's budget, a DingTalk lockout, the org's quota
     """
     ctx.ensure_object(Invocation).config_file = config_file
 

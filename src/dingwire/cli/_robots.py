@@ -125,7 +125,7 @@ def _store_line(store: BudgetStore) -> str:
 )
 @click.pass_obj
 def robots(invocation: Invocation, config_file: str | None) -> int:
-    """List the robots (secrets masked), their budgets and each org's use.
+    """List the robots (secrets masked), their budgets and orgs.
 
     Robots come from the config file ([robots.NAME] tables) and from DINGWIRE_WEBHOOK /
     DINGWIRE_SECRET (listed as "default"). Budgets are as this machine's budget store sees
