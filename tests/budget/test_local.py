@@ -1,0 +1,393 @@
+"""The machine-local store only: processes, fork, a lost or damaged file, no writable cache.
+
+The contract itself is test_contract.py's. Here: what only a file shared by processes can
+get wrong. A store's ``clock`` (it stamps a barrier, and seeds slot ids) is a fake one
+that agrees with the ``now`` the tests pass.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sqlite3
+import time
+import warnings
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from dingwire.budget import LocalBudgetStore, MemoryBudgetStore, default_store, open_store
+from dingwire.budget import local as local_module
+from dingwire.core.budget import MONTH, Budget, Quota, Verdict
+from dingwire.core.errors import ConfigError
+from dingwire.core.policy import Rate
+
+T = datetime(2026, 9, 10, tzinfo=UTC).timestamp()
+SEPT_END = datetime(2026, 9, 30, 16, tzinfo=UTC).timestamp()  # October 1st, Shanghai
+R1 = Budget(Rate(1, 10.0))
+R3 = Budget(Rate(3, 10.0))
+HOLD = 5.0
+
+
+class Clock:
+    """A store's clock the test moves: ``clock.now = ...``."""
+
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [
+        r.getMessage()
+        for r in caplog.records
+        if r.name == "dingwire.budget" and r.levelno == logging.WARNING
+    ]
+
+
+def _delete(path: Path, *, with_wal: bool = True) -> None:
+    path.unlink()
+    if with_wal:
+        for suffix in ("-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+
+
+@pytest.fixture
+def path(tmp_path: Path) -> Path:
+    return tmp_path / "budget.sqlite3"
+
+
+# -- processes ---------------------------------------------------------------------------
+
+SHARED = Budget(Rate(3, 10.0), "acme", Quota(10_000, MONTH))
+
+
+def _hammer(path: str, ticks: Any, go: Any, results: Any) -> None:
+    """One process: reserve, settle at the reply; report the arrivals it got.
+
+    ``ticks`` is a clock the processes share (each read moves it on by 0.05 s): calls reach
+    the store out of the order of their ``now``, as between real processes.
+    """
+
+    def clock() -> float:
+        with ticks.get_lock():
+            ticks.value += 1
+            return T + ticks.value * 0.05
+
+    store = LocalBudgetStore(path)
+    arrivals = []
+    try:
+        go.wait(60)  # every process ready: they start together
+        for _ in range(100):
+            verdict = store.reserve("r", SHARED, clock(), hold=HOLD)
+            if verdict.go:
+                assert verdict.slot is not None
+                arrived = clock()
+                arrivals.append(arrived)
+                store.settle("r", verdict.slot, arrived)
+        results.put(("ok", arrivals))
+    except BaseException as error:
+        results.put(("error", repr(error)))
+    finally:
+        store.close()
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork() on this platform")
+def test_after_fork_the_child_works_on_its_own_connection(path: Path) -> None:
+    store = LocalBudgetStore(path)
+    budget = Budget(Rate(2, 10.0), "acme", Quota(100, MONTH))
+    assert store.reserve("r", budget, T, hold=HOLD).go  # the parent's connection is open
+    read, write = os.pipe()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # fork with threads (3.12+)
+        pid = os.fork()
+    if pid == 0:  # the child: report, and leave without running the parent's cleanup
+        try:
+            verdict = store.reserve("r", budget, T + 1, hold=HOLD)
+            os.write(write, f"{verdict.reason} {verdict.used}".encode())
+        except BaseException as error:
+            os.write(write, repr(error).encode()[:500])
+        finally:
+            os._exit(0)
+    os.close(write)
+    with os.fdopen(read, "rb") as pipe:
+        told = pipe.read().decode()
+    deadline = time.monotonic() + 30
+    while os.waitpid(pid, os.WNOHANG) == (0, 0):
+        assert time.monotonic() < deadline, "the child does not end"
+        time.sleep(0.01)
+    assert told == "go 2"
+    # the parent's connection still works, and sees the child's send
+    assert store.reserve("r", budget, T + 2, hold=HOLD).reason == "budget"
+    assert store.usage(budget, T) == 2
+    store.close()
+
+
+# -- a lost or damaged file --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("with_wal", [True, False], ids=["file and WAL", "file only"])
+def test_a_deleted_file_leaves_a_barrier_and_keeps_the_lockout(
+    path: Path, caplog: pytest.LogCaptureFixture, with_wal: bool
+) -> None:
+    clock = Clock(T + 5)
+    store = LocalBudgetStore(path, clock=clock)
+    slot = store.reserve("r", R3, T, hold=HOLD).slot
+    assert slot is not None
+    store.settle("r", slot, T + 0.1)
+    store.lock_out("locked", T + 600)
+    _delete(path, with_wal=with_wal)
+    caplog.set_level(logging.WARNING, logger="dingwire.budget")
+    # every robot's window counts as full from the barrier (T + 5) for a window
+    full = Verdict("budget", 9.0, T + 15, 0, renews=SEPT_END)
+    assert store.peek("fresh", R3, T + 6) == full
+    assert path.exists()
+    assert store.reserve("r", R3, T + 14.9, hold=HOLD).reason == "budget"
+    assert store.peek("locked", R3, T + 20).until == T + 600  # the lockout it knew
+    assert store.reserve("fresh", R3, T + 15, hold=HOLD).go
+    told = _warnings(caplog)
+    assert len(told) == 1, told
+    assert "was deleted" in told[0]
+    assert "counts as full" in told[0]
+    # another process opening the new file sees the barrier and the lockout too
+    other = LocalBudgetStore(path, clock=clock)
+    assert other.peek("another", R3, T + 6).until == T + 15
+    assert other.peek("locked", R3, T + 20).reason == "lockout"
+    other.close()
+    store.close()
+
+
+def test_every_handle_that_had_the_file_says_so_once(
+    path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    clock = Clock(T + 5)
+    one, two = LocalBudgetStore(path, clock=clock), LocalBudgetStore(path, clock=clock)
+    one.lock_out("r", T + 100)
+    assert two.peek("r", R3, T).reason == "lockout"  # two has it open, and knows the lockout
+    _delete(path)
+    caplog.set_level(logging.WARNING, logger="dingwire.budget")
+    for now in (T + 6, T + 7, T + 8):
+        assert one.peek("x", R3, now).reason == "budget"
+        assert two.peek("x", R3, now).reason == "budget"
+    assert len(_warnings(caplog)) == 2  # once per handle
+    assert one.peek("r", R3, T + 50).until == T + 100
+    one.close()
+    two.close()
+
+
+@pytest.mark.parametrize("how", ["overwritten"])
+def test_a_damaged_file_is_set_aside_behind_a_barrier(
+    path: Path, caplog: pytest.LogCaptureFixture, how: str
+) -> None:
+    clock = Clock(T + 5)
+    store = LocalBudgetStore(path, clock=clock)
+    store.lock_out("locked", T + 600)
+    assert store.reserve("r", R3, T, hold=HOLD).go
+    garbage = b"this is not an SQLite database, it is a poem. " * 200
+    if how == "overwritten":  # the same file, garbage inside
+        store.close()
+        path.write_bytes(garbage)
+    else:  # another file put in its place
+        _delete(path)
+        (path.parent / "garbage").write_bytes(garbage)
+        os.replace(path.parent / "garbage", path)
+    caplog.set_level(logging.WARNING, logger="dingwire.budget")
+    assert store.peek("fresh", R3, T + 6) == Verdict("budget", 9.0, T + 15, 0, renews=SEPT_END)
+    assert store.peek("locked", R3, T + 6).until == T + 600
+    assert store.reserve("fresh", R3, T + 15, hold=HOLD).go
+    told = _warnings(caplog)
+    assert len(told) == 1, told
+    assert "is damaged" in told[0]
+    aside = list(path.parent.glob("budget.sqlite3.damaged-*"))
+    assert [p.name for p in aside if not p.name.endswith(("-wal", "-shm"))] == [
+        f"budget.sqlite3.damaged-{int(T + 5)}"
+    ]
+    assert aside[0].read_bytes()[:100] == garbage[:100]
+    assert sqlite3.connect(path).execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    store.close()
+
+
+def test_a_garbage_file_found_at_first_open_is_set_aside(
+    path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path.write_bytes(b"\x00garbage" * 512)
+    caplog.set_level(logging.WARNING, logger="dingwire.budget")
+    store = LocalBudgetStore(path, clock=Clock(T))
+    assert store.reserve("r", R3, T + 1, hold=HOLD).reason == "budget"  # barrier at T
+    assert store.reserve("r", R3, T + 10, hold=HOLD).go
+    assert len(_warnings(caplog)) == 1
+    assert list(path.parent.glob("budget.sqlite3.damaged-*"))
+    store.close()
+
+
+def test_slot_ids_never_repeat_after_the_file_is_recreated(path: Path) -> None:
+    clock = Clock(T)
+    store = LocalBudgetStore(path, clock=clock)
+    budget = Budget(Rate(100, 1.0))
+    before = []
+    for i in range(5):
+        slot = store.reserve("r", budget, T + i, hold=HOLD).slot
+        assert slot is not None
+        before.append(slot)
+    for round_ in range(3):
+        clock.now = T + 100 + round_  # a second later, the file is gone again
+        _delete(path)
+        after = []
+        for i in range(5):
+            slot = store.reserve("r", budget, clock.now + 1 + i, hold=HOLD).slot
+            assert slot is not None
+            after.append(slot)
+        assert min(after) > max(before)
+        # a late settle from before the reset settles nobody's new slot
+        for old in before:
+            store.settle("r", old, None)
+        assert store.peek("r", budget, clock.now + 6).free == 100 - 5
+        before += after
+    assert len(set(before)) == len(before)
+    store.close()
+
+
+# -- a cache directory that cannot be written --------------------------------------------
+
+
+def _every_operation(store: LocalBudgetStore | MemoryBudgetStore) -> None:
+    budget = Budget(Rate(2, 10.0), "acme", Quota(5, MONTH))
+    first = store.reserve("r", budget, T, hold=HOLD)
+    assert first.go
+    assert first.slot is not None
+    assert store.reserve("r", budget, T, hold=HOLD).go
+    assert store.reserve("r", budget, T, hold=HOLD).reason == "budget"
+    store.settle("r", first.slot, None)
+    assert store.peek("r", budget, T).free == 1
+    assert store.usage(budget, T) == 1
+    store.lock_out("r", T + 100)
+    assert store.peek("r", budget, T + 20).reason == "lockout"
+    store.spend_quota("acme", T + 200)
+    assert store.peek("s", budget, T + 20).reason == "quota"
+    store.close()
+    assert store.peek("r", Budget(Rate(2, 10.0), "other"), T + 20).until == T + 100
+
+
+def test_an_unwritable_directory_falls_back_to_memory_with_one_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    caplog.set_level(logging.WARNING, logger="dingwire.budget")
+    store = LocalBudgetStore(blocker / "cache" / "budget.sqlite3")
+    _every_operation(store)
+    told = _warnings(caplog)
+    assert len(told) == 1, told
+    assert "DINGWIRE_CACHE_DIR" in told[0]
+    assert "cannot be used" in told[0]
+    assert not (tmp_path / "cache").exists()
+
+
+def test_an_unwritable_cache_dir_from_the_environment(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    monkeypatch.setenv("DINGWIRE_CACHE_DIR", str(blocker / "dingwire"))
+    caplog.set_level(logging.WARNING, logger="dingwire.budget")
+    store = open_store("local")
+    assert isinstance(store, LocalBudgetStore)
+    assert store.path == blocker / "dingwire" / "budget.sqlite3"
+    _every_operation(store)  # type: ignore[arg-type]
+    assert len(_warnings(caplog)) == 1
+    assert "DINGWIRE_CACHE_DIR" in _warnings(caplog)[0]
+
+
+# -- open_store ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("url", ["local", "", "  local  "])
+def test_open_store_local_is_the_default_store(url: str, tmp_path: Path) -> None:
+    store = open_store(url)
+    assert store is default_store()
+    assert isinstance(store, LocalBudgetStore)
+    assert store.path == Path(os.environ["DINGWIRE_CACHE_DIR"]) / "budget.sqlite3"
+
+
+@pytest.mark.parametrize("url", ["memory", "memory://", " memory:// "])
+def test_open_store_memory_is_a_new_store_each_time(url: str) -> None:
+    one, two = open_store(url), open_store(url)
+    assert isinstance(one, MemoryBudgetStore)
+    assert one is not two
+
+
+def test_open_store_sqlite_paths(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    absolute = open_store(f"sqlite:///{tmp_path}/x/budget.sqlite3")
+    assert isinstance(absolute, LocalBudgetStore)
+    assert absolute.path == tmp_path / "x" / "budget.sqlite3"
+    assert absolute.reserve("r", R1, T, hold=HOLD).go
+    assert (tmp_path / "x" / "budget.sqlite3").exists()
+    absolute.close()
+    monkeypatch.chdir(tmp_path)
+    relative = open_store("sqlite:///rel.sqlite3")
+    assert isinstance(relative, LocalBudgetStore)
+    assert relative.path == Path("rel.sqlite3")
+    default = open_store("sqlite:///")
+    assert isinstance(default, LocalBudgetStore)
+    assert default.path == Path(os.environ["DINGWIRE_CACHE_DIR"]) / "budget.sqlite3"
+    assert default is not default_store()
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        (
+            "redis://localhost:6379/0",
+            "budget store: a Redis budget store is not part of this version of dingwire; "
+            "use 'local' (every process on this machine) or 'memory://'",
+        ),
+        ("rediss://cache.example:6380", "budget store: a Redis budget store is not part"),
+        (
+            "postgres://db/budget",
+            "budget store: 'postgres://db/budget' is not a store; write 'local', "
+            "'memory://' or 'sqlite:///path/to/budget.sqlite3'",
+        ),
+        ("sqlite://relative.db", "budget store: 'sqlite://relative.db' is not a store"),
+        ("file:///tmp/budget", "budget store: 'file:///tmp/budget' is not a store"),
+        ("localhost", "budget store: 'localhost' is not a store"),
+    ],
+)
+def test_open_store_refuses_what_it_does_not_know(url: str, message: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        open_store(url)
+    assert str(caught.value).startswith(message)
+
+
+def test_default_store_is_one_per_cache_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = default_store()
+    assert default_store() is first
+    monkeypatch.setenv("DINGWIRE_CACHE_DIR", str(tmp_path / "elsewhere"))
+    other = default_store()
+    assert other is not first
+    assert other.path == tmp_path / "elsewhere" / "budget.sqlite3"
+
+
+def test_default_cache_dir_without_dingwire_cache_dir(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("DINGWIRE_CACHE_DIR")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert local_module.default_cache_dir() == tmp_path / "xdg" / "dingwire"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert local_module.default_cache_dir() == tmp_path / "home" / ".cache" / "dingwire"
+
+
+def test_the_file_is_private_and_holds_no_token(path: Path) -> None:
+    store = LocalBudgetStore(path)
+    store.reserve("robot-key-hash", R1, T, hold=HOLD)
+    if os.name == "posix":
+        assert path.stat().st_mode & 0o777 == 0o600
+    store.close()
+    assert repr(store) == f"LocalBudgetStore({str(path)!r})"
