@@ -10,10 +10,12 @@ from __future__ import annotations
 import logging
 import os
 import sqlite3
+import threading
 import time
 import warnings
 from datetime import UTC, datetime
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -179,7 +181,7 @@ def test_every_handle_that_had_the_file_says_so_once(
     two.close()
 
 
-@pytest.mark.parametrize("how", ["overwritten"])
+@pytest.mark.parametrize("how", ["overwritten", "replaced"])
 def test_a_damaged_file_is_set_aside_behind_a_barrier(
     path: Path, caplog: pytest.LogCaptureFixture, how: str
 ) -> None:
@@ -222,6 +224,48 @@ def test_a_garbage_file_found_at_first_open_is_set_aside(
     assert len(_warnings(caplog)) == 1
     assert list(path.parent.glob("budget.sqlite3.damaged-*"))
     store.close()
+
+
+def test_a_reset_waits_for_another_process_holding_the_write_lock(
+    path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock = Clock(T + 5)
+    store = LocalBudgetStore(path, clock=clock)
+    assert store.reserve("r", R3, T, hold=HOLD).go
+    _delete(path)
+    other = LocalBudgetStore(path, clock=clock)
+    other.peek("r", R3, T + 1)  # another process made the new file first ...
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # ... and is writing to it just now
+    waiting = threading.Event()
+    real_sleep = time.sleep
+
+    def sleep(seconds: float) -> None:  # the store waits for the lock: let the holder go
+        waiting.set()
+        real_sleep(seconds)
+
+    shim = SimpleNamespace(monotonic=time.monotonic, time=time.time, sleep=sleep)
+    monkeypatch.setattr(local_module, "time", shim)
+    outcome: list[object] = []
+
+    def peek() -> None:
+        try:
+            outcome.append(store.peek("r", R3, T + 6))
+        except BaseException as error:
+            outcome.append(error)
+
+    thread = threading.Thread(target=peek)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not waiting.wait(0.01) and thread.is_alive():
+        assert time.monotonic() < deadline
+    holder.execute("COMMIT")
+    holder.close()
+    thread.join(timeout=30)
+    assert not thread.is_alive()
+    assert outcome == [Verdict("budget", 9.0, T + 15, 0, renews=SEPT_END)]
+    store.close()
+    other.close()
 
 
 def test_slot_ids_never_repeat_after_the_file_is_recreated(path: Path) -> None:

@@ -196,7 +196,7 @@ class LocalBudgetStore:
         conn = self._open()
         now = self._clock()
         try:
-            conn.execute("BEGIN IMMEDIATE")
+            _begin(conn, nowait=False)  # the busy timeout is zero: wait here, as every write does
             conn.execute(
                 "INSERT INTO meta (key, value) VALUES ('barrier', ?1) "
                 "ON CONFLICT (key) DO UPDATE SET value = max(value, ?1)",
@@ -207,7 +207,8 @@ class LocalBudgetStore:
                     _write_lockout(conn, robot, until)
             conn.execute("COMMIT")
         except sqlite3.Error:
-            conn.execute("ROLLBACK")
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
             conn.close()
             raise
         self._conn = conn
@@ -258,20 +259,25 @@ class LocalBudgetStore:
             return fallback()
         if self._pid != os.getpid():  # a forked child: the parent's connection stays its own
             self._conn, self._pid = None, os.getpid()
+        why: str | None = None  # a reset due: its own failures are handled like the rest
         for _ in range(3):
             try:
-                if self._conn is None:
+                if why is not None:
+                    self._reset(why)
+                    why = None
+                elif self._conn is None:
                     self._conn = self._open()
                 else:
                     self._check_identity()
+                assert self._conn is not None
                 if read:
                     return operation(self._conn)
                 return _transaction(self._conn, operation, durable=durable, nowait=nowait)
             except _Lost as lost:
-                self._reset(str(lost))
+                why = str(lost)
             except sqlite3.DatabaseError as error:
                 if _damaged(error):
-                    self._reset(f"is damaged ({error})")
+                    why = f"is damaged ({error})"
                     continue
                 return self._give_up(error, fallback)
             except OSError as error:
