@@ -181,6 +181,20 @@ def test_every_handle_that_had_the_file_says_so_once(
     two.close()
 
 
+def test_a_closed_store_notices_a_deletion_when_used_again(
+    path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    clock = Clock(T + 1)
+    store = LocalBudgetStore(path, clock=clock)
+    assert store.reserve("r", R1, T, hold=HOLD).go
+    store.close()
+    _delete(path)
+    caplog.set_level(logging.WARNING, logger="dingwire.budget")
+    assert store.reserve("r", R1, T + 1, hold=HOLD).reason == "budget"  # behind a barrier
+    assert len(_warnings(caplog)) == 1
+    store.close()
+
+
 @pytest.mark.parametrize("how", ["overwritten", "replaced"])
 def test_a_damaged_file_is_set_aside_behind_a_barrier(
     path: Path, caplog: pytest.LogCaptureFixture, how: str

@@ -266,6 +266,8 @@ class LocalBudgetStore:
                     self._reset(why)
                     why = None
                 elif self._conn is None:
+                    if self._identity is not None:  # closed, or forked: is it still the file?
+                        self._check_identity()
                     self._conn = self._open()
                 else:
                     self._check_identity()
