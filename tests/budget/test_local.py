@@ -195,6 +195,19 @@ def test_a_closed_store_notices_a_deletion_when_used_again(
     store.close()
 
 
+def test_a_send_in_flight_when_the_file_was_lost_is_still_counted(path: Path) -> None:
+    clock = Clock(T + 1)
+    store = LocalBudgetStore(path, clock=clock)
+    slot = store.reserve("r", R1, T, hold=30.0).slot  # a slow request
+    assert slot is not None
+    _delete(path)
+    assert store.peek("r", R1, T + 1).until == T + 11  # the barrier
+    store.settle("r", slot, T + 10)  # its reply: DingTalk may have seen it as late as T + 10
+    assert store.peek("r", R1, T + 12) == Verdict("budget", 8.0, T + 20, 0, renews=SEPT_END)
+    assert store.reserve("r", R1, T + 20, hold=HOLD).go
+    store.close()
+
+
 @pytest.mark.parametrize("how", ["overwritten", "replaced"])
 def test_a_damaged_file_is_set_aside_behind_a_barrier(
     path: Path, caplog: pytest.LogCaptureFixture, how: str

@@ -47,6 +47,8 @@ logger = logging.getLogger("dingwire.budget")
 FILENAME = "budget.sqlite3"
 #: How long a process waits for another's transaction before giving up on the store.
 BUSY_TIMEOUT = 30.0
+#: How many slots in flight a store remembers, to write back after the file was lost.
+_FLYING_KEPT = 4096
 #: Counts of unlimited robots are written every this many sends, or seconds.
 COUNT_FLUSH = 32
 
@@ -114,6 +116,8 @@ class LocalBudgetStore:
         self._pid = os.getpid()
         self._fallback: MemoryBudgetStore | None = None
         self._lockouts: dict[str, float] = {}  # what this process knows, to write back
+        # This process's slots in flight (robot, started, expires, org, period), to write back.
+        self._flying: dict[int, tuple[str, float, float, str, float]] = {}
         self._warned = False
         self._local = threading.local()
         # Counts of robots without window or quota, not yet written (see _reserve_unlimited).
@@ -205,6 +209,12 @@ class LocalBudgetStore:
             for robot, until in self._lockouts.items():
                 if until > now:
                     _write_lockout(conn, robot, until)
+            # This process's sends still in flight: their replies settle them in the new file.
+            conn.executemany(
+                "INSERT OR IGNORE INTO slots (id, robot, started, expires, org, period) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                [(slot, *flying) for slot, flying in self._flying.items()],
+            )
             conn.execute("COMMIT")
         except sqlite3.Error:
             if conn.in_transaction:
@@ -361,7 +371,11 @@ class LocalBudgetStore:
                 "ON CONFLICT (org, period) DO UPDATE SET used = used + 1",
                 (budget.org, start),
             )
-            return verdict.granted(cursor.lastrowid or 0)
+            slot = cursor.lastrowid or 0
+            if len(self._flying) >= _FLYING_KEPT:  # senders that never settled: forget one
+                del self._flying[next(iter(self._flying))]
+            self._flying[slot] = (robot, now, now + hold, budget.org, start)
+            return verdict.granted(slot)
 
         return self._run(operation, lambda: self._memory().reserve(robot, budget, now, hold=hold))
 
@@ -438,6 +452,8 @@ class LocalBudgetStore:
                 )
 
         self._run(operation, lambda: self._memory().settle(robot, slot, arrived))
+        with self._lock:
+            self._flying.pop(slot, None)
 
     def peek(self, robot: str, budget: Budget, now: float) -> Verdict:
         return self._run(
