@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import sqlite3
 import threading
 import time
@@ -371,6 +372,30 @@ def test_an_unwritable_cache_dir_from_the_environment(
     _every_operation(store)  # type: ignore[arg-type]
     assert len(_warnings(caplog)) == 1
     assert "DINGWIRE_CACHE_DIR" in _warnings(caplog)[0]
+
+
+def test_a_store_that_becomes_unusable_stays_conservative(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    clock = Clock(T + 1)
+    store = LocalBudgetStore(tmp_path / "cache" / "budget.sqlite3", clock=clock)
+    slot = store.reserve("r", R1, T, hold=HOLD).slot
+    assert slot is not None
+    store.settle("r", slot, T + 0.5)
+    store.lock_out("locked", T + 600)
+    shutil.rmtree(tmp_path / "cache")
+    (tmp_path / "cache").write_text("the directory is now a file")
+    caplog.set_level(logging.WARNING, logger="dingwire.budget")
+    # the sends just before are unknown to the memory it falls back to: a barrier at T + 1
+    assert store.reserve("r", R1, T + 2, hold=HOLD) == Verdict(
+        "budget", 9.0, T + 11, 0, renews=SEPT_END
+    )
+    assert store.peek("locked", R1, T + 20).until == T + 600
+    assert store.reserve("r", R1, T + 11, hold=HOLD).go
+    told = _warnings(caplog)
+    assert len(told) == 1
+    assert "DINGWIRE_CACHE_DIR" in told[0]
+    store.close()
 
 
 # -- open_store ------------------------------------------------------------------------------

@@ -300,7 +300,8 @@ class LocalBudgetStore:
         if self._conn is not None:
             self._conn.close()
             self._conn = None
-        memory = MemoryBudgetStore()
+        # Once the file was in use, the sends just before are unknown to memory: a barrier.
+        memory = MemoryBudgetStore(barrier=None if self._identity is None else self._clock())
         for robot, until in self._lockouts.items():
             memory.lock_out(robot, until)
         self._fallback = memory

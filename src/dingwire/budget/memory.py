@@ -15,7 +15,9 @@ class MemoryBudgetStore:
 
     blocking = False
 
-    def __init__(self) -> None:
+    def __init__(self, *, barrier: float | None = None) -> None:
+        # barrier: every window counts as full from then on (a store that lost its state)
+        self._barrier = barrier
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
         self._slots: dict[str, dict[int, Slot]] = {}
@@ -38,6 +40,7 @@ class MemoryBudgetStore:
             locked_until=self._locked_until.get(robot, 0.0),
             used=self._used.get((budget.org, start), 0),
             spent_until=self._spent_until.get(budget.org, 0.0),
+            barrier=self._barrier,
         )
 
     def reserve(self, robot: str, budget: Budget, now: float, *, hold: float) -> Verdict:
