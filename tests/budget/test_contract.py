@@ -127,8 +127,9 @@ def test_a_slot_held_for_ever_counts_until_settled(store: BudgetStore) -> None:
         Budget(Rate(1, 10.0), "acme", Quota(5, MONTH)),
         Budget(Rate(1, 10.0), "acme"),
         Budget(None, "acme", Quota(5, 60.0)),
+        Budget(None, "acme"),
     ],
-    ids=["rate+quota", "rate", "quota"],
+    ids=["rate+quota", "rate", "quota", "neither"],
 )
 def test_settle_none_gives_the_slot_and_the_count_back(store: BudgetStore, budget: Budget) -> None:
     first = store.reserve("r", budget, T, hold=HOLD)

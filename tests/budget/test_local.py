@@ -340,6 +340,13 @@ def _every_operation(store: LocalBudgetStore | MemoryBudgetStore) -> None:
     assert store.peek("r", budget, T + 20).reason == "lockout"
     store.spend_quota("acme", T + 200)
     assert store.peek("s", budget, T + 20).reason == "quota"
+    plain = Budget(None, "plain")  # neither window nor quota: counted all the same
+    for i in range(3):
+        verdict = store.reserve("p", plain, T + i, hold=HOLD)
+        assert verdict.go
+        assert verdict.slot is not None
+        store.settle("p", verdict.slot, None if i == 0 else T + i)
+    assert store.usage(plain, T) == 2
     store.close()
     assert store.peek("r", Budget(Rate(2, 10.0), "other"), T + 20).until == T + 100
 

@@ -356,7 +356,7 @@ class LocalBudgetStore:
 
     def reserve(self, robot: str, budget: Budget, now: float, *, hold: float) -> Verdict:
         if budget.rate is None and budget.quota is None:
-            return self._reserve_unlimited(robot, budget, now)
+            return self._reserve_unlimited(robot, budget, now, hold)
 
         def operation(conn: sqlite3.Connection) -> Verdict:
             verdict = self._state(conn, robot, budget, now)
@@ -380,7 +380,7 @@ class LocalBudgetStore:
 
         return self._run(operation, lambda: self._memory().reserve(robot, budget, now, hold=hold))
 
-    def _reserve_unlimited(self, robot: str, budget: Budget, now: float) -> Verdict:
+    def _reserve_unlimited(self, robot: str, budget: Budget, now: float, hold: float) -> Verdict:
         """A robot with neither a minute window nor a quota: only lockouts can hold it back.
 
         Nothing needs a slot, so nothing is written per send: the lockout is read, and the
@@ -392,6 +392,8 @@ class LocalBudgetStore:
             lambda: self._memory().peek(robot, budget, now),
             read=True,
         )
+        if self._fallback is not None:  # no file (any more): memory counts it, like the rest
+            return self._memory().reserve(robot, budget, now, hold=hold)
         if not verdict.go:
             return verdict
         start, _ = budget.period(now)
@@ -399,16 +401,19 @@ class LocalBudgetStore:
             self._counts[(budget.org, start)] = self._counts.get((budget.org, start), 0) + 1
             self._uncounted_slots += 1
             slot = -self._uncounted_slots  # negative: held nowhere, only counted
+            if len(self._uncounted) >= _FLYING_KEPT:  # never settled: forget the oldest
+                del self._uncounted[next(iter(self._uncounted))]
             self._uncounted[slot] = (budget.org, start)
-            due = len(self._uncounted) >= COUNT_FLUSH or now - self._flushed >= COUNT_FLUSH
+            unwritten = sum(self._counts.values())
+            due = unwritten >= COUNT_FLUSH or now - self._flushed >= COUNT_FLUSH
         if due:
             self._flush_counts(now)
         return verdict.granted(slot)
 
     def _flush_counts(self, now: float) -> None:
         with self._lock:
+            # _uncounted stays: a send written here that never left still takes its count back
             counts, self._counts = self._counts, {}
-            self._uncounted.clear()
             self._flushed = now
         counts = {key: n for key, n in counts.items() if n}
         if not counts:
