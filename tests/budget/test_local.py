@@ -8,6 +8,7 @@ that agrees with the ``now`` the tests pass.
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import os
 import shutil
 import sqlite3
@@ -97,6 +98,26 @@ def _hammer(path: str, ticks: Any, go: Any, results: Any) -> None:
         results.put(("error", repr(error)))
     finally:
         store.close()
+
+
+def test_processes_sharing_one_file_never_over_grant(path: Path) -> None:
+    ctx = multiprocessing.get_context("spawn")
+    ticks, go, results = ctx.Value("q", 0), ctx.Barrier(4), ctx.Queue()
+    workers = [ctx.Process(target=_hammer, args=(str(path), ticks, go, results)) for _ in range(4)]
+    for worker in workers:
+        worker.start()
+    outcomes = [results.get(timeout=120) for _ in workers]
+    for worker in workers:
+        worker.join(timeout=30)
+        assert worker.exitcode == 0
+    assert [kind for kind, _ in outcomes] == ["ok"] * len(workers), outcomes
+    arrivals = sorted(t for _, times in outcomes for t in times)
+    assert len(arrivals) >= 6  # 400 reads at least of 0.05 s: 20 s, two windows at least
+    for i in range(len(arrivals) - 3):
+        assert arrivals[i] + 10.0 <= arrivals[i + 3], arrivals[i : i + 4]
+    store = LocalBudgetStore(path)
+    assert store.usage(SHARED, T) == len(arrivals)
+    store.close()
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork() on this platform")
@@ -494,3 +515,43 @@ def test_the_file_is_private_and_holds_no_token(path: Path) -> None:
         assert path.stat().st_mode & 0o777 == 0o600
     store.close()
     assert repr(store) == f"LocalBudgetStore({str(path)!r})"
+
+
+def test_opening_a_file_another_process_turns_to_wal_tries_again(
+    path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Two processes opening a new file at once: switching it to WAL can answer "database is
+    # locked" at once, without the busy timeout. That must not drop the store to memory.
+    told: list[str] = []
+
+    class Converting(sqlite3.Connection):
+        def execute(self, sql: str, *args: Any) -> sqlite3.Cursor:
+            if sql == "PRAGMA journal_mode=WAL" and len(told) < 2:
+                told.append(sql)
+                raise sqlite3.OperationalError("database is locked")
+            return super().execute(sql, *args)
+
+    connect = sqlite3.connect
+    monkeypatch.setattr(sqlite3, "connect", lambda *a, **kw: connect(*a, factory=Converting, **kw))
+    caplog.set_level(logging.WARNING, logger="dingwire.budget")
+    store = LocalBudgetStore(path)
+    assert store.reserve("r", R1, T, hold=HOLD).go
+    assert told == ["PRAGMA journal_mode=WAL"] * 2
+    assert _warnings(caplog) == []
+    monkeypatch.undo()
+    other = LocalBudgetStore(path)  # the file, not memory: another handle sees the send
+    assert other.peek("r", R1, T + 1).reason == "budget"
+    other.close()
+    store.close()
+
+
+def test_slot_ids_are_seeded_even_when_another_process_made_the_file(path: Path) -> None:
+    # Another process made the file and its tables a moment ago, and has not seeded the
+    # slot ids yet: whoever comes first seeds them, so ids never start again from 1.
+    made = sqlite3.connect(path)
+    made.executescript(local_module._SCHEMA)
+    made.close()
+    store = LocalBudgetStore(path, clock=Clock(T))
+    slot = store.reserve("r", R1, T, hold=HOLD).slot
+    assert slot == int(T * 1_000_000) + 1
+    store.close()

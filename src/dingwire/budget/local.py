@@ -154,18 +154,26 @@ class LocalBudgetStore:
         conn = sqlite3.connect(
             self.path, timeout=BUSY_TIMEOUT, isolation_level=None, check_same_thread=False
         )
-        try:
+
+        def setup() -> None:  # idempotent: another process may be doing the same just now
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.executescript(_SCHEMA)
-            if fresh:
-                # Slot ids never repeat across incarnations of the file, so that a late
-                # settle() from before a reset cannot settle someone else's new slot.
+            # Slot ids never repeat across incarnations of the file, so that a late
+            # settle() from before a reset cannot settle someone else's new slot. (Not only
+            # when this process made the file: another may have made it a moment before.)
+            seeded = "SELECT 1 FROM sqlite_sequence WHERE name = 'slots'"
+            if conn.execute(seeded).fetchone() is None:  # looked at first: no write lock
                 conn.execute(
                     "INSERT INTO sqlite_sequence (name, seq) SELECT 'slots', ? "
-                    "WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'slots')",
+                    f"WHERE NOT EXISTS ({seeded})",
                     (int(self._clock() * 1_000_000),),
                 )
+
+        try:
+            # Opening a file that another process is turning to WAL can answer "locked" at
+            # once, without the busy timeout: try again, as for the write lock.
+            _patiently(setup)
             if fresh and os.name == "posix":
                 os.chmod(self.path, 0o600)
             # From here on waiting for the write lock is _begin's (see there).
@@ -549,13 +557,19 @@ def _begin(conn: sqlite3.Connection, *, nowait: bool) -> None:
     The connection's own busy timeout is zero, so that an event loop's ``nowait`` call can
     learn at once that the store is busy; the waiting is done here instead, in short sleeps.
     """
+    _patiently(lambda: conn.execute("BEGIN IMMEDIATE"), nowait=nowait)
+
+
+def _patiently(call: Callable[[], object], *, nowait: bool = False) -> None:
+    """``call()``, again in short sleeps while SQLite says "locked" or "busy" (at most
+    :data:`BUSY_TIMEOUT`); ``nowait``: raise :class:`WouldBlock` instead of waiting."""
     import sqlite3
 
     deadline = time.monotonic() + BUSY_TIMEOUT
     pause = 0.0005
     while True:
         try:
-            conn.execute("BEGIN IMMEDIATE")
+            call()
             return
         except sqlite3.OperationalError as error:
             if "locked" not in str(error) and "busy" not in str(error):
