@@ -73,9 +73,12 @@ def test_parse_success_and_key_order() -> None:
         (502, b"Bad Gateway", "HTTP 502"),
         (500, b'{"errcode":0,"errmsg":"ok"}', "HTTP 500"),
         (503, b'{"status":1111,"wait":5}', "HTTP 503"),
+        (404, b"<html>not found</html>", "HTTP 404"),
+        (401, b"", "HTTP 401"),
+        (400, b'{"status":1111}', "HTTP 400"),
     ],
 )
-def test_server_errors_are_bad_responses_to_back_off_from(
+def test_http_errors_without_an_errcode_are_bad_responses(
     status: int, body: bytes, match: str
 ) -> None:
     with pytest.raises(BadResponseError, match=match) as caught:
@@ -101,8 +104,8 @@ X5 = b'{"status":1111,"wait":5,"source":"x5","punish":"deny","msg":"..."}'
         (200, b"", None, "without an errcode"),
         (302, b"<html>moved</html>", None, "HTTP 302"),
         (301, X5, 5.0, "HTTP 301, asking to wait 5 s"),
-        (404, b"<html>not found</html>", None, "HTTP 404"),
         (429, b"", None, "HTTP 429"),
+        (403, b"<html>denied</html>", None, "HTTP 403"),
     ],
 )
 def test_answers_that_are_not_errcode_json_mean_slow_down(

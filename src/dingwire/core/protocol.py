@@ -128,6 +128,9 @@ def clock_note(timestamp_ms: int | None, server_time: float | None) -> str | Non
     )
 
 
+#: 4xx statuses that mean "too many": the rest of 4xx without an errcode is a wrong URL.
+_SLOW_DOWN_STATUSES = frozenset({403, 429})
+
 #: The longest ``wait`` a gateway answer is taken at its word for (its per-IP ban is 5 min).
 MAX_GATEWAY_WAIT = 600.0
 
@@ -172,7 +175,9 @@ def parse_reply(
         reply = None
     if not isinstance(reply, dict) or not isinstance(reply.get("errcode"), int):
         snippet = body[:120].decode("utf-8", "replace").replace("\n", " ")
-        if status >= 500:
+        if status >= 500 or (status >= 400 and status not in _SLOW_DOWN_STATUSES):
+            # A 5xx is retried with backoff; a 404 or a 401 is a wrong URL or a proxy in
+            # the way, not DingTalk asking for less: neither is a ten-minute lockout.
             raise BadResponseError(f"DingTalk answered HTTP {status}: {snippet!r}", status=status)
         # A 3xx, an HTML page, JSON without errcode: DingTalk's gateway (or something in
         # front of it) saying "slow down" its own way (API.md §4.1). Never success, never a

@@ -420,6 +420,7 @@ class BaseRobot:
                 renews = quota_period(self.budget.quota or Quota(1), arrived)[1]
                 yield StoreCall(self.budget_store.spend_quota, (self.budget.org, renews))
                 error.org, error.renews_at, error.until = self.budget.org, renews, renews
+                error.quota = str(self.budget.quota) if self.budget.quota else None
                 error.retry_after = renews - arrived
                 error.message += (
                     f"; the organisation's quota renews {_renewal(self.budget.quota, renews)}"
@@ -460,6 +461,8 @@ class BaseRobot:
         error.until = until
         if self.retry.delay(attempt, error, self._rng) is None or until > deadline:
             raise error
-        logger.warning("%s: %s; waiting until %s", self, error, _clock_time(until, arrived))
-        # A lockout is in the store: the next reservation waits it out.
-        return max(0.0, until - self._clock()) if named else 0.0
+        if named:
+            logger.warning("%s: %s; waiting %.1f s", self, error, until - arrived)
+            return max(0.0, until - self._clock())
+        logger.warning("%s: %s", self, error)
+        return 0.0  # the lockout is in the store: the next reservation waits it out
