@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dingwire.content import lint_markdown, to_dingtalk_markdown
-from dingwire.content.normalise import RULE
+from dingwire.content.rendering import RULE
 from tests.content.helpers import tokens, walk
 from tests.content.strategies import CHAOS, DOCUMENT, SLOW
 

@@ -28,10 +28,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from dingwire.content.rendering import Block
 
-__all__ = ["RULE", "to_dingtalk_markdown"]
-
-RULE = "─" * 12
-"""What a thematic break (``---``) becomes: DingTalk does not draw one."""
+__all__ = ["to_dingtalk_markdown"]
 
 _CHUNK_LINES = 400
 

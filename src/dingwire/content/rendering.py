@@ -23,13 +23,15 @@ from dingwire.content.escape import (
     literal_lines,
     protect_line_start,
 )
-from dingwire.content.normalise import RULE
 from dingwire.content.parser import inline_tokens, needs_inline_parse, too_deep
 
 if TYPE_CHECKING:
     from markdown_it.token import Token
 
-__all__ = ["Block", "Renderer"]
+__all__ = ["RULE", "Block", "Renderer"]
+
+RULE = "─" * 12
+"""What a thematic break (``---``) becomes: DingTalk does not draw one."""
 
 _PARA, _HEADING, _QUOTE, _BULLET, _ORDERED = "para", "heading", "quote", "bullet", "ordered"
 _EMPHASIS_OPEN = frozenset({"em_open", "strong_open"})
