@@ -218,7 +218,11 @@ class AiohttpTransport:
         return self._session
 
     async def handle(self, request: Request, timeout: float) -> Reply:
-        import aiohttp
+        try:
+            import aiohttp
+        except ModuleNotFoundError:
+            msg = "AsyncRobot needs aiohttp: pip install 'dingwire[async]'"
+            raise ModuleNotFoundError(msg, name="aiohttp") from None
 
         session = self._open()
         limits = aiohttp.ClientTimeout(total=None, connect=timeout, sock_read=timeout)
