@@ -1,4 +1,6 @@
 # Two commands on a fresh machine: `make demo` and `make test`. Each builds .venv itself.
+# `make test` also builds .venv-3.11, .venv-3.12 and .venv-3.13 (scripts/test): the suite runs
+# on every Python the classifiers claim.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -6,11 +8,8 @@ STAMP := $(VENV)/.installed
 
 .PHONY: demo test lint bench clean
 
-$(STAMP): pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
-	touch $(STAMP)
+$(STAMP): pyproject.toml scripts/venv
+	scripts/venv $(PYTHON) $(VENV)
 
 demo: $(STAMP)
 	$(BIN)/python -m dingwire.demo
@@ -27,4 +26,4 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_send.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .venv-3.* .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -7,10 +7,16 @@
 
 Importing dingwire imports no HTTP library: http.client loads when a robot first sends, and
 aiohttp when an async robot does.
+
+Each module logs to its own logger (``dingwire.transport.base``, ``dingwire.fake.app``, …)
+under ``dingwire``, which has a ``NullHandler``: an application that configured no logging
+sees nothing from dingwire, one that did (``logging.basicConfig()``) sees the waits and
+retries under those names.
 """
 
 from __future__ import annotations
 
+import logging
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
@@ -88,6 +94,10 @@ if TYPE_CHECKING:
     )
 
 __version__ = "0.1.0"
+
+# A library leaves the handling of its records to the application (the logging HOWTO): without
+# a handler of its own, Python's last resort would print dingwire's warnings on stderr.
+logging.getLogger(__name__).addHandler(logging.NullHandler())
 
 # Each public name and the module that defines it. The modules are imported when a name is
 # first used (PEP 562), so that `import dingwire` (and `dingwire --help`) stays cheap.
