@@ -35,3 +35,18 @@ def test_doc_example(name: str, request: pytest.FixtureRequest) -> None:
     function = doc_tests()[name]
     names = function.__code__.co_varnames[: function.__code__.co_argcount]
     function(*(request.getfixturevalue(n) for n in names))
+
+
+def test_the_table_of_checks_is_the_fakes() -> None:
+    """docs/fake.md's table of checks lists SEND_CHECKS, row by row, with the same errcodes."""
+    from dingwire.fake.checks import SEND_CHECKS
+
+    text = DOC.read_text(encoding="utf-8")
+    table = text.split("| check | errcode |", 1)[1].split("\n\n", 1)[0]
+    rows = [line for line in table.splitlines()[2:] if line.startswith("| ")]
+    assert rows[-1].startswith("| everything passed | 0 |")
+    documented = [[int(code) for code in re.findall(r"\d{5,6}", row.split("|")[2])] for row in rows]
+    in_code = [code for check in SEND_CHECKS for code in check.errcodes]
+    assert [code for codes in documented[:-1] for code in codes] == in_code
+    # One row per check, except the validator's row, which the page splits in two.
+    assert len(rows) - 1 == len(SEND_CHECKS) + 1

@@ -23,18 +23,21 @@ monkeypatching anything:
 
 A fault belongs to one robot (by token) or to every request (``robot=None``). Faults are
 used up in the order they were added, one request at a time (one fault per request), the
-robot's own before the global ones.
+robot's own before the global ones (:class:`FaultQueue`). ``http``, ``errcode``, ``x5``,
+``redirect`` and a ``drop`` that does not deliver answer in DingTalk's place: the request
+meets none of DingTalk's checks (:attr:`Fault.answers`).
 """
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, cast
 
 from dingwire.core.errors import ConfigError
 
-__all__ = ["DEFAULT_LOCATION", "DEFAULT_WAIT", "FAULT_KINDS", "Fault", "FaultKind"]
+__all__ = ["DEFAULT_LOCATION", "DEFAULT_WAIT", "FAULT_KINDS", "Fault", "FaultKind", "FaultQueue"]
 
 FaultKind = Literal["http", "errcode", "slow", "drop", "x5", "redirect", "latency"]
 FAULT_KINDS: tuple[FaultKind, ...] = (
@@ -52,6 +55,8 @@ DEFAULT_LOCATION = "/verify"
 #: The seconds an ``x5`` answer asks the client to wait, as in DingTalk's example.
 DEFAULT_WAIT = 5
 _MAX_DELAY = 600.0
+# The kinds that answer in DingTalk's place (a ``drop`` only when it does not deliver).
+_ANSWERING = frozenset({"http", "errcode", "drop", "x5", "redirect"})
 
 _KEYS = frozenset(
     {
@@ -161,6 +166,11 @@ class Fault:
         """Make the request arrive ``delay`` seconds late, then handle it as usual."""
         return cls("latency", count=count, delay=float(delay))
 
+    @property
+    def answers(self) -> bool:
+        """Whether the fault answers in DingTalk's place (the request meets no check)."""
+        return self.kind in _ANSWERING and not (self.kind == "drop" and self.deliver)
+
     def describe(self) -> str:
         """A short label for the message log and the page: ``"http 503"``, ``"slow 2s"``."""
         if self.kind == "http":
@@ -239,3 +249,56 @@ class Fault:
             )
         except ConfigError as error:
             raise ConfigError(f"{where}: {error}".replace("fault: ", "")) from None
+
+
+class _Pending:
+    __slots__ = ("fault", "remaining")
+
+    def __init__(self, fault: Fault) -> None:
+        self.fault = fault
+        self.remaining = fault.count
+
+
+class FaultQueue:
+    """The pending faults: each robot's (by token) and the global ones (``None``), in order.
+
+    Not thread-safe: the engine holds its lock around every call.
+    """
+
+    def __init__(self) -> None:
+        self._queues: dict[str | None, deque[_Pending]] = {}
+
+    def __bool__(self) -> bool:
+        return bool(self._queues)
+
+    def add(self, fault: Fault, robot: str | None = None) -> None:
+        """Make the next ``fault.count`` requests (to ``robot``'s token, or any) fail."""
+        self._queues.setdefault(robot, deque()).append(_Pending(fault))
+
+    def take(self, token: str | None, *, only: FaultKind | None = None) -> Fault | None:
+        """The next fault for ``token`` (its own, then the global ones), counted down; with
+        ``only``, taken only when it is of that kind."""
+        if not self._queues:
+            return None
+        for key in (token, None) if token is not None else (None,):
+            queue = self._queues.get(key)
+            if queue:
+                pending = queue[0]
+                if only is not None and pending.fault.kind != only:
+                    return None
+                pending.remaining -= 1
+                if pending.remaining <= 0:
+                    queue.popleft()
+                return pending.fault
+        return None
+
+    def pending(self) -> list[tuple[str | None, Fault, int]]:
+        """``(token or None, fault, requests left)`` for every fault not yet used up."""
+        return [(k, p.fault, p.remaining) for k, q in self._queues.items() for p in q]
+
+    def clear(self, robot: str | None = None, *, everywhere: bool = True) -> None:
+        """Drop pending faults: all of them, or (``everywhere=False``) only ``robot``'s."""
+        if everywhere:
+            self._queues = {}
+        else:
+            self._queues.pop(robot, None)

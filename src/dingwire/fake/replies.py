@@ -30,6 +30,7 @@ __all__ = [
     "Reason",
     "Style",
     "errmsg_for_code",
+    "gateway_page",
     "redirect_page",
     "reply_body",
     "x5_body",
@@ -46,6 +47,13 @@ _PARAM_LINK = (
 )
 
 OK_BODY = b'{"errcode":0,"errmsg":"ok"}'
+
+# What a gateway in front of DingTalk answers when it is down (tengine's page).
+_GATEWAY_PAGE = (
+    "<html><head><title>{status} {phrase}</title></head><body><center><h1>{status} {phrase}"
+    "</h1></center><hr><center>Tengine</center></body></html>"
+)
+_PHRASES = {500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,6 +207,12 @@ def x5_body(wait: int) -> bytes:
         },
         separators=(",", ":"),
     ).encode("utf-8")
+
+
+def gateway_page(status: int) -> bytes:
+    """The HTML page of the gateway in front of DingTalk, answering HTTP ``status``."""
+    phrase = _PHRASES.get(status, "Error")
+    return _GATEWAY_PAGE.format(status=status, phrase=phrase).encode()
 
 
 def redirect_page(location: str) -> bytes:
