@@ -185,6 +185,32 @@ def test_a_late_settle_of_a_forgotten_slot_is_ignored(store: BudgetStore) -> Non
     assert store.peek("r", R1, T + 110.6).go
 
 
+def test_a_reply_after_its_expiry_still_counts_to_its_arrival(store: BudgetStore) -> None:
+    slot = store.reserve("r", R1, T, hold=HOLD).slot  # expires at T + 5
+    assert slot is not None
+    store.settle("r", slot, T + 20)  # the reply came later than the hold: it counts till T + 30
+    assert store.peek("r", R1, T + 16) == Verdict(
+        "budget", 14.0, T + 30, 0, used=1, renews=SEPT_END
+    )
+    assert store.peek("r", R1, T + 30).go
+
+
+def test_times_near_the_epoch(store: BudgetStore) -> None:
+    # A simulated clock may start at 0: nothing may be taken for granted about small times.
+    budget = Budget(Rate(1, 1.0), "sim")
+    assert store.peek("fresh", budget, 0.0).go
+    assert store.peek("fresh", budget, 0.2).go
+    slot = store.reserve("r", budget, 0.0, hold=0.1).slot
+    assert slot is not None
+    store.settle("r", slot, 0.05)
+    assert store.peek("r", budget, 0.2).until == 1.05
+    store.lock_out("locked", 0.5)
+    assert store.peek("locked", budget, 0.1).until == 0.5
+    store.spend_quota("spent", 0.5)
+    assert store.peek("x", Budget(Rate(1, 1.0), "spent"), 0.1).until == 0.5
+    assert store.peek("x", budget, 0.1).go  # another org
+
+
 # -- peek ----------------------------------------------------------------------------------
 
 

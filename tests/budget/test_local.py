@@ -258,7 +258,9 @@ def test_a_damaged_file_is_set_aside_behind_a_barrier(
         f"budget.sqlite3.damaged-{int(T + 5)}"
     ]
     assert aside[0].read_bytes()[:100] == garbage[:100]
-    assert sqlite3.connect(path).execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    check = sqlite3.connect(path)
+    assert check.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    check.close()
     store.close()
 
 
