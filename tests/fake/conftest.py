@@ -1,9 +1,11 @@
-"""Helpers for the fake's tests: a fixed clock, signed queries, and an in-process ASGI caller."""
+"""Helpers for the fake's tests: a fixed clock, signed queries, an in-process ASGI caller, and
+a strict reader of what the fake serves (JSON as a strict parser reads it, server-sent events)."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -18,6 +20,40 @@ NOW = 1_700_000_000.0  # a fixed "now" for the engine, epoch seconds
 NOW_MS = int(NOW * 1000)
 SECRET = "SECb90923e19e58b466481e9e7b7a5b4f108a4531abde590ad3967fb29f0eae5c68"
 TOKEN = "a" * 60 + "7f3e"
+
+
+def strict_json(data: bytes) -> Any:
+    """``data`` read as a strict parser reads JSON: UTF-8, no NaN or Infinity, no number that
+    overflows a double, no lone surrogate (which an escape can make). Fails the test else."""
+    text = data.decode("utf-8")  # strict: a lone surrogate encoded as UTF-8 bytes fails here
+
+    def no_constant(name: str) -> Any:
+        raise AssertionError(f"{name} served as JSON: {text[:200]}")
+
+    def finite(number: str) -> float:
+        value = float(number)
+        assert math.isfinite(value), f"{number} overflows a double: {text[:200]}"
+        return value
+
+    value = json.loads(text, parse_constant=no_constant, parse_float=finite)
+    # A "\ud800" escape parses to a lone surrogate, which is not text: strict parsers refuse it.
+    json.dumps(value, ensure_ascii=False).encode("utf-8")
+    return value
+
+
+def sse_events(stream: bytes) -> list[tuple[str, Any]]:
+    """The ``(event, data)`` of a server-sent event stream, each data read by strict_json."""
+    events = []
+    for block in stream.decode("utf-8").split("\n\n"):
+        kind, data = "message", None
+        for line in block.split("\n"):
+            if line.startswith("event: "):
+                kind = line[len("event: ") :]
+            elif line.startswith("data: "):
+                data = line[len("data: ") :]
+        if data is not None:
+            events.append((kind, strict_json(data.encode("utf-8"))))
+    return events
 
 
 def body(payload: Any) -> bytes:
@@ -66,7 +102,7 @@ class AsgiReply:
     body: bytes
 
     def json(self) -> Any:
-        return json.loads(self.body)
+        return strict_json(self.body)
 
 
 async def _call(

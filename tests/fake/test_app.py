@@ -16,6 +16,7 @@ import requests
 import dingwire
 from dingwire.core.signing import sign
 from dingwire.fake import FakeServer, Fault
+from tests.fake.conftest import strict_json
 
 TIMEOUT = 10
 
@@ -228,6 +229,142 @@ def test_keep_alive_connections_are_reused(dingtalk_fake: FakeServer) -> None:
             )
             assert reply.json()["errcode"] == 0
     assert {m.client for m in dingtalk_fake.messages()} == {"127.0.0.1"}
+
+
+# -- never a 500, never invalid JSON ------------------------------------------------------
+
+
+def served(server: FakeServer, path: str) -> Any:
+    """GET ``path`` and read it as a strict parser would (fails the test otherwise)."""
+    reply = requests.get(server.url + path, timeout=TIMEOUT)
+    assert reply.status_code == 200, reply.text[:300]
+    return strict_json(reply.content)
+
+
+def post_raw(server: FakeServer, url: str, data: bytes) -> requests.Response:
+    headers = {"Content-Type": "application/json"}
+    return requests.post(url, data=data, headers=headers, timeout=TIMEOUT)
+
+
+def test_a_lone_surrogate_is_shown_and_the_live_feed_lives_on(dingtalk_fake: FakeServer) -> None:
+    webhook = dingtalk_fake.webhook("t")
+    lone = post_raw(dingtalk_fake, webhook, b'{"msgtype":"text","text":{"content":"a\\ud800b"}}')
+    assert lone.json() == {"errcode": 0, "errmsg": "ok"}  # DingTalk takes it: valid JSON syntax
+    assert dingtalk_fake.messages()[-1].text == "a\ufffdb"
+    (shown,) = served(dingtalk_fake, "/api/messages")["messages"]
+    assert shown["body"]["text"]["content"] == "a\ufffdb"
+    with requests.get(
+        dingtalk_fake.url + "/api/events?after=0", stream=True, timeout=TIMEOUT
+    ) as feed:
+        lines = feed.iter_lines()
+        records = []
+        for line in lines:
+            if line.startswith(b"data: "):
+                records.append(strict_json(line[6:]))
+                if len(records) == 1:  # the feed is alive: a new message comes through
+                    dingtalk_fake.client("t").send(dingwire.Text("after"))
+                else:
+                    break
+    assert [r["body"]["text"]["content"] for r in records] == ["a\ufffdb", "after"]
+
+
+def test_nan_in_a_body_is_not_json(dingtalk_fake: FakeServer) -> None:
+    webhook = dingtalk_fake.webhook("t")
+    for constant in (b"NaN", b"Infinity", b"-Infinity"):
+        raw = b'{"msgtype":"text","text":{"content":"x"},"n":%s}' % constant
+        assert post_raw(dingtalk_fake, webhook, raw).json()["errcode"] == 40035
+    huge = post_raw(dingtalk_fake, webhook, b'{"msgtype":"text","text":{"content":"x"},"n":1e400}')
+    assert huge.json()["errcode"] == 0  # valid JSON: kept, its number as its text
+    messages = served(dingtalk_fake, "/api/messages")["messages"]
+    assert [m["errcode"] for m in messages] == [40035, 40035, 40035, 0]
+    assert messages[0]["body"] is None
+    assert messages[0]["raw"].endswith('"n":NaN}')
+    assert messages[-1]["body"]["n"] == "1e400"
+
+
+@pytest.mark.parametrize("timestamp", ["%C2%B2", "%D9%A3", "%EF%BC%91", "1%E2%81%B0"])
+def test_a_timestamp_of_unicode_digits_is_an_invalid_timestamp(
+    dingtalk_fake: FakeServer, timestamp: str
+) -> None:
+    ops = dingtalk_fake.add_robot(secret=True)
+    reply = post_raw(dingtalk_fake, f"{ops.webhook}&timestamp={timestamp}&sign=x", b"{}")
+    assert reply.status_code == 200
+    assert reply.json()["errcode"] == 310000
+    assert "签名过期" in reply.json()["errmsg"]  # invalid timestamp
+    served(dingtalk_fake, "/api/messages")
+
+
+@pytest.mark.parametrize(
+    ("ttl", "says"),
+    [
+        (b"1e308", "got 1e+308"),
+        (b"1" + b"0" * 400, "characters"),
+        (b"-1", "got -1"),
+        (b"0", "got 0"),
+        (b"2592001", "got 2592001"),
+        (b"true", "got True"),
+        (b'"soon"', "got 'soon'"),
+        (b"[5]", "got [5]"),
+        (b"NaN", "not JSON: NaN"),
+        (b"Infinity", "not JSON: Infinity"),
+        (b"1e400", "got '1e400'"),
+    ],
+)
+def test_a_session_ttl_that_makes_no_sense_is_a_400(
+    dingtalk_fake: FakeServer, ttl: bytes, says: str
+) -> None:
+    reply = post_raw(dingtalk_fake, dingtalk_fake.url + "/api/sessions", b'{"ttl": %s}' % ttl)
+    assert reply.status_code == 400, reply.text
+    error = strict_json(reply.content)["error"]
+    assert says in error
+    assert "at most 2592000" in error or "not JSON" in error
+    made = post_raw(dingtalk_fake, dingtalk_fake.url + "/api/sessions", b'{"ttl": 2592000}')
+    assert made.status_code == 201
+    assert strict_json(made.content)["sessionWebhookExpiredTime"] > 0
+
+
+@pytest.mark.parametrize(
+    ("lockout", "says"),
+    [
+        (b"NaN", "not JSON: NaN"),
+        (b"Infinity", "not JSON: Infinity"),
+        (b"1e308", "lockout"),
+        (b"-1", "lockout"),
+        (b'"-5s"', "lockout"),
+        (b"86401", "lockout"),
+        (b'"2d"', "lockout"),
+    ],
+)
+def test_a_lockout_that_makes_no_sense_is_a_400_and_never_stored(
+    dingtalk_fake: FakeServer, lockout: bytes, says: str
+) -> None:
+    raw = b'{"token": "t", "lockout": %s}' % lockout
+    reply = post_raw(dingtalk_fake, dingtalk_fake.url + "/api/robots", raw)
+    assert reply.status_code == 400, reply.text
+    assert says in strict_json(reply.content)["error"]
+    assert served(dingtalk_fake, "/api/robots") == {"robots": []}
+
+
+@pytest.mark.parametrize(
+    ("path", "raw"),
+    [
+        ("/api/robots", b'{"token": "\\ud800"}'),
+        ("/api/robots", b'{"token": "t", "name": "a\\udfffb"}'),
+        ("/api/robots", b'{"token": "t", "secret": "SEC\\ud800"}'),
+        ("/api/robots", b'{"token": "t", "keywords": ["\\ud800"]}'),
+        ("/api/orgs", b'{"name": "\\ud800"}'),
+        ("/api/faults", b'{"kind": "errcode", "errmsg": "\\ud800"}'),
+        ("/api/sessions", b'{"robot": "\\ud800"}'),
+    ],
+)
+def test_a_setting_with_a_lone_surrogate_is_a_400(
+    dingtalk_fake: FakeServer, path: str, raw: bytes
+) -> None:
+    reply = post_raw(dingtalk_fake, dingtalk_fake.url + path, raw)
+    assert reply.status_code == 400, reply.text
+    assert "lone surrogate" in strict_json(reply.content)["error"]
+    for listing in ("/api/robots", "/api/orgs", "/api/faults", "/api/messages"):
+        served(dingtalk_fake, listing)
 
 
 # -- secrets ------------------------------------------------------------------------------

@@ -93,11 +93,55 @@ def test_defaults_are_dingtalks() -> None:
         ({"fake": {"faults": [{"kind": "http", "color": 1}]}}, "unknown key 'color'"),
         ({"robots": {"t": {"secret": "${NOT_SET_ANYWHERE}"}}}, "NOT_SET_ANYWHERE"),
         ({"robots": {"": {}}}, "non-empty string"),
+        ({"robots": {"t": {"lockout": float("nan")}}}, "lockout"),
+        ({"robots": {"t": {"lockout": float("inf")}}}, "lockout"),
+        ({"robots": {"t": {"lockout": -1}}}, "lockout"),
+        ({"robots": {"t": {"lockout": 86401}}}, "lockout"),
+        ({"robots": {"t": {"lockout": "25h"}}}, "lockout"),
+        ({"fake": {"session_ttl": float("nan")}}, "[fake]: session_ttl"),
+        ({"fake": {"session_ttl": float("inf")}}, "[fake]: session_ttl"),
+        ({"fake": {"session_ttl": -1}}, "[fake]: session_ttl"),
+        ({"fake": {"session_ttl": 0}}, "[fake]: session_ttl"),
+        ({"fake": {"session_ttl": "721h"}}, "[fake]: session_ttl.*30 days"),
+        ({"fake": {"session_ttl": 10**400}}, "[fake]: session_ttl"),
+        ({"robots": {"t": {"name": "ops \ud800"}}}, "lone surrogate"),
+        ({"robots": {"t": {"secret": "SEC\udc00"}}}, "lone surrogate"),
+        ({"robots": {"t": {"keywords": ["\ud800"]}}}, "lone surrogate"),
+        ({"robots": {"t\ud800": {}}}, "lone surrogate"),
+        ({"orgs": {"\ud800": {}}}, "lone surrogate"),
     ],
 )
 def test_mistakes_are_errors(data: dict[str, object], message: str) -> None:
     with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("?", r"\?")):
         parse_fake_config(data, env={})
+
+
+def test_nan_and_infinity_in_the_toml_file_are_errors_naming_the_file_and_key(
+    tmp_path: Path,
+) -> None:
+    file = tmp_path / "fake.toml"
+    for table, setting, key in [
+        ("robots.t", "lockout = nan", "lockout"),
+        ("robots.t", "lockout = inf", "lockout"),
+        ("fake", "session_ttl = nan", "session_ttl"),
+        ("fake", "session_ttl = -inf", "session_ttl"),
+    ]:
+        file.write_text(f"[{table}]\n{setting}\n", encoding="utf-8")
+        with pytest.raises(ConfigError) as caught:
+            load_fake_config(file)
+        assert str(file) in str(caught.value)
+        assert key in str(caught.value)
+
+
+def test_settings_made_in_python_refuse_what_makes_no_sense() -> None:
+    for lockout in (float("nan"), float("inf"), -1.0, 1e308):
+        with pytest.raises(ConfigError, match="lockout"):
+            FakeRobot("t", lockout=lockout)
+    for ttl in (float("nan"), float("inf"), -1.0, 0.0, 1e308):
+        with pytest.raises(ConfigError, match="session_ttl"):
+            FakeSettings(session_ttl=ttl)
+    with pytest.raises(ConfigError, match="lone surrogate"):
+        FakeRobot("t", secret="SEC\ud800")
 
 
 def test_errors_never_show_a_token_or_a_secret() -> None:

@@ -1,7 +1,10 @@
 """Fuzzing ``/robot/send`` in-process through the ASGI app: whatever the body, the query, the
 method or the content type, the fake answers DingTalk's JSON — never a 500, never a crash.
 And the JSON API: whatever fault, robot or organisation it is given, it answers 201 or 400,
-and what it accepted is then met by requests without a crash."""
+and what it accepted is then met by requests without a crash. And the whole of it (every
+endpoint of the JSON API, the live feed), given hostile JSON (NaN, infinities, numbers too
+large to hold, lone surrogates, deep nesting): never a 500, and every answer is JSON a strict
+parser reads (:func:`tests.fake.conftest.strict_json`)."""
 
 from __future__ import annotations
 
@@ -17,7 +20,7 @@ from dingwire.fake.app import FakeApp, create_app
 from dingwire.fake.config import FakeRobot, FakeSettings
 from dingwire.fake.engine import FakeDingTalk
 from dingwire.fake.faults import Fault
-from tests.fake.conftest import SECRET, TOKEN, AsgiReply, call_asgi
+from tests.fake.conftest import SECRET, TOKEN, AsgiReply, call_asgi, sse_events, strict_json
 
 FUZZ = settings(
     max_examples=150,
@@ -130,7 +133,7 @@ APPS = apps()
 
 def assert_dingtalk_answer(reply: AsgiReply) -> dict[str, Any]:
     assert reply.status == 200, reply.body[:200]
-    data = json.loads(reply.body)
+    data = strict_json(reply.body)
     assert isinstance(data, dict)
     assert set(data) == {"errcode", "errmsg"}
     assert isinstance(data["errcode"], int)
@@ -327,7 +330,7 @@ def assert_robot_answer(app: FakeApp, query: bytes) -> None:
     if reply.status == 302:
         assert reply.headers["location"].startswith(("http://", "https://"))
     elif reply.status == 200:
-        data = json.loads(reply.body)
+        data = strict_json(reply.body)
         assert ("errcode" in data) != (data.get("source") == "x5"), data
     else:
         assert reply.status in http_faults, reply.status
@@ -375,3 +378,178 @@ def test_any_org_and_robot_json_is_201_or_400(org: dict[str, Any], robot: dict[s
             assert_robot_answer(app, f"access_token={quote(token, safe='')}".encode())
     if made_org.status == 201:
         assert api_call(app, "DELETE", f"/api/orgs/{quote(org['name'], safe='')}", None)
+
+
+# -- hostile JSON everywhere: every endpoint, the live feed, strict parsing ---------------
+
+hostile_text = st.text(max_size=12) | st.sampled_from(
+    ["\ud800", "a\udfffb", "\udc00\ud800", "\ud83d\ude00", "\ud83d", "告警", "\x00", "\u2028", "²"]
+)
+hostile_scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats()  # NaN and the infinities included: json.dumps writes them
+    | st.sampled_from([10**300, -(10**40), 1e308, 5e-324])
+    | hostile_text
+)
+hostile_values = st.recursive(
+    hostile_scalars,
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.dictionaries(st.sampled_from(KEYS) | hostile_text, inner, max_size=5)
+    ),
+    max_leaves=25,
+)
+# Literals json.dumps never writes, in a message that is otherwise valid.
+FRAGMENTS = [b"1e400", b"-1e999", b"9" * 5000, b"NaN", b"-Infinity", b'"\\ud800"', b"1E+999"]
+hostile_messages = st.fixed_dictionaries(
+    {"msgtype": st.sampled_from(MSGTYPES)},
+    optional=dict.fromkeys([k for k in KEYS if k != "msgtype"], hostile_values),
+)
+
+
+def _nested(depth: int) -> bytes:
+    return b'{"msgtype":"text","text":{"content":"x"},"deep":' + b"[" * depth + b"]" * depth + b"}"
+
+
+hostile_bodies = (
+    hostile_values.map(lambda v: json.dumps(v).encode())
+    | hostile_messages.map(lambda v: json.dumps(v).encode())
+    | st.tuples(st.sampled_from(FRAGMENTS), st.sampled_from(["content", "n"])).map(
+        lambda t: b'{"msgtype":"text","text":{"%s":%s}}' % (t[1].encode(), t[0])
+    )
+    | st.sampled_from([_nested(510), _nested(512), _nested(513), _nested(3000)])
+    | bodies
+)
+
+
+def assert_strict_everywhere(app: FakeApp) -> None:
+    """Every listing of the JSON API, and the live feed, reads as strict JSON."""
+    for path in ("/api/messages", "/api/robots", "/api/orgs", "/api/faults"):
+        reply = call_asgi(app, "GET", path)
+        assert reply.status == 200, (path, reply.body[:300])
+        strict_json(reply.body)
+    # Without a lifespan the feed sends what the log holds, then ends: read all of it.
+    feed = call_asgi(app, "GET", "/api/events", query=b"after=0", hold=True)
+    assert feed.status == 200
+    events = sse_events(feed.body)
+    records = [data for kind, data in events if kind == "record"]
+    assert [r["id"] for r in records] == [r.id for r in app.fake.messages()]
+
+
+HOSTILE_FUZZ = settings(
+    max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+
+
+@HOSTILE_FUZZ
+@given(sends=st.lists(st.tuples(hostile_bodies, queries), min_size=1, max_size=4))
+def test_hostile_bodies_are_answered_and_logged_as_strict_json(
+    sends: list[tuple[bytes, bytes]],
+) -> None:
+    for app in apps():
+        for body, query in sends:
+            assert_dingtalk_answer(call_asgi(app, "POST", "/robot/send", query=query, body=body))
+        assert_strict_everywhere(app)
+        for record in app.fake.messages():  # what the API shows is what the log holds
+            json.dumps(record.payload, ensure_ascii=False, allow_nan=False).encode()
+
+
+api_bodies = (
+    robots_json.map(lambda v: json.dumps(v, allow_nan=True).encode())
+    | orgs_json.map(lambda v: json.dumps(v, allow_nan=True).encode())
+    | faults_json.map(lambda v: json.dumps(v, allow_nan=True).encode())
+    | st.fixed_dictionaries(
+        {},
+        optional={"robot": st.sampled_from([TOKEN, None]) | hostile_values, "ttl": hostile_values},
+    ).map(lambda v: json.dumps(v, allow_nan=True).encode())
+    | st.fixed_dictionaries(
+        {"token": st.sampled_from([TOKEN, "other"])},
+        optional={"lockout": hostile_values, "name": hostile_text, "secret": hostile_text},
+    ).map(lambda v: json.dumps(v, allow_nan=True).encode())
+    | st.sampled_from(
+        [b'{"ttl": %s}' % f for f in FRAGMENTS]
+        + [b'{"token": "t", "lockout": %s}' % f for f in FRAGMENTS]
+        + [b'{"name": "acme", "quota": %s}' % f for f in FRAGMENTS]
+        + [b'{"kind": "slow", "delay": %s}' % f for f in FRAGMENTS]
+        + [b"[" * 600 + b"]" * 600, b"", b"{", b"\xff"]
+    )
+    | hostile_values.map(lambda v: json.dumps(v, allow_nan=True).encode())
+)
+API_QUERIES = st.sampled_from(
+    [
+        b"",
+        b"robot=" + TOKEN.encode(),
+        b"robot=%ED%A0%80",
+        b"robot=%FF",
+        b"robot=other&after=-1",
+        b"after=%C2%B2",
+        b"after=1e400",
+        b"after=" + b"9" * 5000,
+    ]
+)
+ENDPOINTS = [
+    ("GET", "/api/messages"),
+    ("DELETE", "/api/messages"),
+    ("GET", "/api/robots"),
+    ("POST", "/api/robots"),
+    ("DELETE", "/api/robots/{token}"),
+    ("GET", "/api/orgs"),
+    ("POST", "/api/orgs"),
+    ("DELETE", "/api/orgs/{name}"),
+    ("GET", "/api/faults"),
+    ("POST", "/api/faults"),
+    ("DELETE", "/api/faults"),
+    ("POST", "/api/sessions"),
+    ("POST", "/api/reset"),
+    ("GET", "/api/events"),
+    ("POST", "/robot/send"),
+    ("POST", "/robot/sendBySession"),
+]
+operations = st.lists(
+    st.tuples(
+        st.sampled_from(ENDPOINTS),
+        api_bodies | hostile_bodies,
+        API_QUERIES | queries,
+        st.sampled_from([TOKEN, "other", "acme", "t"]),
+    ),
+    min_size=1,
+    max_size=8,
+)
+
+
+def _send_query(app: FakeApp, query: bytes) -> bytes:
+    sessions = [r for r in app.fake.messages() if r.path == "/robot/sendBySession"]
+    return query if sessions or b"session=" in query else f"access_token={TOKEN}".encode()
+
+
+@HOSTILE_FUZZ
+@given(steps=operations, configured=st.booleans())
+def test_the_whole_json_api_never_fails_and_serves_strict_json(
+    steps: list[tuple[tuple[str, str], bytes, bytes, str]], configured: bool
+) -> None:
+    robots = (FakeRobot(TOKEN, rate_limit=None, keywords=("告警",)),) if configured else ()
+    app = create_app(FakeDingTalk(FakeSettings(robots=robots)))
+    for (method, path), body, query, name in steps:
+        path = path.format(token=quote(name, safe=""), name=quote(name, safe=""))
+        if path.startswith("/robot/"):
+            if not safe_to_meet(app):
+                continue  # an accepted slow fault would make this wait for real
+            if path == "/robot/sendBySession":
+                made = call_asgi(
+                    app, "POST", "/api/sessions", body=b'{"robot": "%s"}' % TOKEN.encode()
+                )
+                query = made.json()["webhook"].split("?", 1)[1].encode()
+            try:
+                reply = call_asgi(app, method, path, query=query, body=body, hold=True)
+            except ConnectionAbortedError:
+                continue  # a drop fault, as ASGI without a socket carries it out
+        else:
+            reply = call_asgi(app, method, path, query=query, body=body, hold=path == "/api/events")
+        assert reply.status < 500, (method, path, body[:200], reply.body[:300])
+        if path == "/api/events":
+            sse_events(reply.body)
+        elif reply.headers.get("content-type", "").startswith("application/json"):
+            strict_json(reply.body)
+    assert_strict_everywhere(app)

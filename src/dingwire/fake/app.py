@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import threading
 import time
@@ -36,20 +35,22 @@ from urllib.parse import urljoin
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
+from starlette.responses import PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import Message, Receive, Scope, Send
 
 from dingwire.core.errors import ConfigError
 from dingwire.core.protocol import MAX_BODY_BYTES
+from dingwire.fake import jsonio
 from dingwire.fake.config import FakeOrg, FakeRobot
 from dingwire.fake.engine import SEND_PATH, SESSION_PATH, FakeDingTalk, Incoming, Outcome
 from dingwire.fake.faults import Fault
 from dingwire.fake.log import Record
+from dingwire.fake.sessions import check_ttl
 
 __all__ = ["FakeApp", "create_app"]
 
-logger = logging.getLogger("dingwire.fake")
+logger = logging.getLogger(__name__)
 
 # Read at most this much of a request body: enough to tell "over 20,000 bytes".
 _READ_LIMIT = 1 << 20
@@ -369,7 +370,7 @@ class FakeApp:
         robot = request.query_params.get("robot") or None
         if request.method == "DELETE":
             self.fake.log.clear(robot)
-            return JSONResponse({"cleared": True})
+            return _json({"cleared": True})
         after = _int(request.query_params.get("after"), 0)
         records = self.fake.log.records(robot, after=after)
         return _json({"messages": [r.to_json() for r in records], "last_id": self.fake.log.last_id})
@@ -455,11 +456,12 @@ class FakeApp:
         robot, ttl = data.get("robot"), data.get("ttl")
         if robot is not None and not isinstance(robot, str):
             return _error('"robot" must be a token or null')
-        if ttl is not None and (isinstance(ttl, bool) or not isinstance(ttl, int | float)):
-            return _error('"ttl" must be a number of seconds')
-        session = self.fake.open_session(
-            robot, now=self._clock(), ttl=float(ttl) if ttl is not None else None
-        )
+        try:
+            session = self.fake.open_session(
+                robot, now=self._clock(), ttl=None if ttl is None else check_ttl(ttl, name="ttl")
+            )
+        except ConfigError as error:
+            return _error(str(error))
         base = str(request.base_url).rstrip("/")
         return _json(session.to_json(base), status=201)
 
@@ -485,8 +487,7 @@ def _int(value: str | None, default: int) -> int:
 
 
 def _json(data: Any, status: int = 200) -> Response:
-    body = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
-    return Response(body, status_code=status, media_type="application/json")
+    return Response(jsonio.dumps(data), status_code=status, media_type="application/json")
 
 
 def _error(message: str, status: int = 400) -> Response:
@@ -500,9 +501,9 @@ async def _json_body(request: Request, default: Any = None) -> Any:
     if len(body) > MAX_BODY_BYTES * 5:
         return _error("body too large", status=413)
     try:
-        return json.loads(body)
-    except (ValueError, RecursionError):
-        return _error("the body is not JSON")
+        return jsonio.loads(body, lone_surrogates="refuse")
+    except jsonio.NotJsonError as error:
+        return _error(f"the body is not JSON: {error}")
 
 
 def create_app(
@@ -514,7 +515,7 @@ def create_app(
 ) -> FakeApp:
     """The ASGI app for ``fake`` (a new, unconfigured one by default).
 
-    ``log_requests`` logs one line per DingTalk request to the ``dingwire.fake`` logger,
+    ``log_requests`` logs one line per DingTalk request to the ``dingwire.fake.app`` logger,
     secrets masked; ``on_ready`` is called once the app has started.
     """
     return FakeApp(

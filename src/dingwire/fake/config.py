@@ -29,6 +29,8 @@
     faults = [{ kind = "http", status = 503, count = 2 }]   # optional: its first requests fail
 
 Rules kept here: unknown keys are errors (a typo must not silently turn a check off);
+values that make no sense are errors too (a lockout or a session lifetime that is NaN,
+infinite, negative or absurd; text with a lone surrogate, which is not text);
 ``${VAR}`` is read from the environment as in the library's config; with no robots the
 fake accepts every token without security checks, as DESIGN.md says; a robot's ``org``
 must name a configured organisation; quotas are :func:`dingwire.core.budget.parse_quota`'s.
@@ -37,6 +39,7 @@ must name a configured organisation; quotas are :func:`dingwire.core.budget.pars
 from __future__ import annotations
 
 import ipaddress
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -49,6 +52,7 @@ from dingwire.core.errors import ConfigError
 from dingwire.core.policy import DEFAULT_LOCKOUT, DEFAULT_RATE, Rate, parse_duration, parse_rate
 from dingwire.fake.faults import Fault
 from dingwire.fake.replies import Style
+from dingwire.fake.sessions import check_ttl
 
 __all__ = [
     "DEFAULT_SESSION_TTL",
@@ -63,6 +67,8 @@ __all__ = [
 
 #: A session webhook lives about 90 minutes (API.md §3).
 DEFAULT_SESSION_TTL = 5400.0
+#: The longest lockout a robot may have, in seconds (DingTalk's is 10 minutes).
+MAX_LOCKOUT = 86400.0
 THROTTLE_CODES = (130101, 410100)
 STYLES: tuple[Style, ...] = ("new", "legacy")
 
@@ -125,7 +131,21 @@ def _strings(value: object, where: str) -> tuple[str, ...]:
         value = [value]
     if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
         raise ConfigError(f"{where}: expected a list of strings")
+    for item in value:
+        _text(item, where)
     return tuple(value)
+
+
+def _text(value: str, where: str) -> None:
+    """Refuse a string that cannot be UTF-8 (a lone surrogate): it could be neither signed,
+    nor matched, nor shown."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as error:
+        bad = value[error.start]
+        raise ConfigError(
+            f"{where}: holds a lone surrogate ({bad!r}), which is not text; fix the string"
+        ) from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,11 +173,16 @@ class FakeRobot:
     window: Window | None = None
 
     def __post_init__(self) -> None:
+        if isinstance(self.name, str):
+            _text(self.name, "robot: name")
         where = f"robot {self.name or 'with token ' + _short(self.token)}"
         if not isinstance(self.token, str) or not self.token:
             raise ConfigError(f"{where}: the token must be a non-empty string")
+        _text(self.token, f"{where}: token")
         if self.secret is not None and not isinstance(self.secret, str):
             raise ConfigError(f"{where}: secret must be a string")
+        if self.secret is not None:
+            _text(self.secret, f"{where}: secret")
         object.__setattr__(self, "secret", self.secret or None)
         object.__setattr__(self, "keywords", _strings(self.keywords, f"{where}: keywords"))
         if len(self.keywords) > 10 or any(not k for k in self.keywords):
@@ -178,6 +203,19 @@ class FakeRobot:
             _window(self.window, where)
         if self.org is not None and (not isinstance(self.org, str) or not self.org.strip()):
             raise ConfigError(f"{where}: org must be the name of an [orgs.NAME] table")
+        if self.org is not None:
+            _text(self.org, f"{where}: org")
+        lockout = self.lockout
+        if (
+            isinstance(lockout, bool)
+            or not isinstance(lockout, int | float)
+            or not math.isfinite(lockout)
+            or not 0 <= lockout <= MAX_LOCKOUT
+        ):
+            raise ConfigError(
+                f"{where}: lockout must be a number of seconds from 0 to {MAX_LOCKOUT:.0f} "
+                f"(a day), got {lockout!r}"[:240]
+            )
         object.__setattr__(self, "faults", tuple(self.faults))
 
     @classmethod
@@ -238,7 +276,9 @@ class FakeRobot:
 
 def _short(token: object) -> str:
     text = str(token)
-    return f"…{text[-4:]}" if len(text) > 8 else "(short)"
+    # backslashreplace: an error message must be printable, whatever the token holds.
+    tail = text[-4:].encode("utf-8", "backslashreplace").decode("utf-8")
+    return f"…{tail}" if len(text) > 8 else "(short)"
 
 
 def _faults(value: object, where: str) -> tuple[Fault, ...]:
@@ -265,6 +305,7 @@ class FakeOrg:
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name.strip():
             raise ConfigError("org: the name must be a non-empty string")
+        _text(self.name, "org: name")
         where = f"org {self.name!r}"
         if self.quota is not None and not isinstance(self.quota, Quota):
             raise ConfigError(f"{where}: quota must be a Quota (see parse_quota) or None")
@@ -339,8 +380,7 @@ class FakeSettings:
         _window(self.window, "fake")
         if self.history < 1:
             raise ConfigError("fake: history must be at least 1")
-        if self.session_ttl <= 0:
-            raise ConfigError("fake: session_ttl must be positive")
+        check_ttl(self.session_ttl, name="fake: session_ttl")
         tokens = [r.token for r in self.robots]
         if len(set(tokens)) != len(tokens):
             raise ConfigError("fake: two robots have the same token")
@@ -383,7 +423,8 @@ def parse_fake_config(
             raise ConfigError(f"{where}: [fake]: accept_image must be true or false")
         kwargs["accept_image"] = fake["accept_image"]
     if "session_ttl" in fake:
-        kwargs["session_ttl"] = parse_duration(fake["session_ttl"], name="session_ttl")
+        name = f"{where}: [fake]: session_ttl"
+        kwargs["session_ttl"] = check_ttl(parse_duration(fake["session_ttl"], name=name), name=name)
     if "history" in fake:
         if not isinstance(fake["history"], int) or isinstance(fake["history"], bool):
             raise ConfigError(f"{where}: [fake]: history must be an integer")

@@ -113,6 +113,11 @@ class Fault:
             raise ConfigError("fault: status must be an HTTP status code")
         if not isinstance(self.errcode, int) or isinstance(self.errcode, bool):
             raise ConfigError("fault: errcode must be an integer")
+        if self.errmsg is not None:
+            try:
+                self.errmsg.encode("utf-8")
+            except (AttributeError, UnicodeEncodeError):
+                raise ConfigError("fault: errmsg must be text (no lone surrogate)") from None
         if self.kind in ("slow", "latency") and not (0 < self.delay <= _MAX_DELAY):
             raise ConfigError(f"fault: a {self.kind} fault needs a delay between 0 and 600 seconds")
         if isinstance(self.wait, bool) or not isinstance(self.wait, int) or self.wait < 0:

@@ -17,11 +17,12 @@ Rules kept here:
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from dingwire.fake import jsonio
 
 __all__ = ["MessageLog", "Record"]
 
@@ -107,8 +108,8 @@ class Record:
         }
 
     def to_json_bytes(self) -> bytes:
-        """:meth:`to_json` encoded compactly, CJK as UTF-8."""
-        return json.dumps(self.to_json(), ensure_ascii=False, separators=(",", ":")).encode()
+        """:meth:`to_json` encoded compactly, CJK as UTF-8, valid for any strict parser."""
+        return jsonio.dumps(self.to_json())
 
 
 Listener = Callable[[Record | None], None]

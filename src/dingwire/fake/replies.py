@@ -17,11 +17,12 @@ Rules kept here:
 
 from __future__ import annotations
 
-import json
 import secrets
 from dataclasses import dataclass
 from html import escape
 from typing import Literal
+
+from dingwire.fake import jsonio
 
 __all__ = [
     "ERRCODE_TEXT",
@@ -185,9 +186,7 @@ def reply_body(errcode: int, errmsg: str) -> bytes:
     """DingTalk's reply: compact UTF-8 JSON, errcode first."""
     if errcode == 0 and errmsg == "ok":
         return OK_BODY
-    return json.dumps(
-        {"errcode": errcode, "errmsg": errmsg}, ensure_ascii=False, separators=(",", ":")
-    ).encode("utf-8")
+    return jsonio.dumps({"errcode": errcode, "errmsg": errmsg})
 
 
 def x5_body(wait: int) -> bytes:
@@ -196,7 +195,7 @@ def x5_body(wait: int) -> bytes:
     The keys are those of DingTalk's own example (``status``, ``wait``, ``source``,
     ``punish``, ``uuid``); ``msg`` says, for people, that the fake sent it.
     """
-    return json.dumps(
+    return jsonio.dumps(
         {
             "status": 1111,
             "wait": wait,
@@ -204,9 +203,8 @@ def x5_body(wait: int) -> bytes:
             "punish": "deny",
             "uuid": secrets.token_hex(16),
             "msg": f"dingwire fake: x5 deny, retry after {wait} s",
-        },
-        separators=(",", ":"),
-    ).encode("utf-8")
+        }
+    )
 
 
 def gateway_page(status: int) -> bytes:

@@ -19,7 +19,6 @@ Rules kept here:
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -29,7 +28,7 @@ from dingwire.core.errors import MessageError
 from dingwire.core.protocol import MAX_BODY_BYTES
 from dingwire.core.signing import SIGN_WINDOW_MS, signature_matches
 from dingwire.core.validation import text_fields, validate_payload
-from dingwire.fake import replies
+from dingwire.fake import jsonio, replies
 from dingwire.fake.budgets import OrgBudget
 from dingwire.fake.config import FakeSettings
 from dingwire.fake.replies import Reason, Style
@@ -123,10 +122,11 @@ def first_params(query: str) -> dict[str, str]:
 
 
 def parse_body(body: bytes) -> Any:
-    """The JSON object in ``body``, or ``None`` when it is not one."""
+    """The JSON object in ``body``, or ``None`` when it is not one (strict JSON, see
+    :mod:`dingwire.fake.jsonio`: no NaN; a lone surrogate becomes U+FFFD)."""
     try:
-        value = json.loads(body.decode("utf-8"))
-    except (ValueError, RecursionError):
+        value = jsonio.loads(body, lone_surrogates="replace")
+    except jsonio.NotJsonError:
         return None
     return value if isinstance(value, dict) else None
 
@@ -216,7 +216,8 @@ def timestamp_fresh(ctx: Context) -> Refusal | None:
     if ctx.known.robot.secret is None:
         return None
     timestamp = ctx.params["timestamp"]
-    if not timestamp.isdigit() or len(timestamp) > 19:
+    # ASCII digits only: "²" and "٣" are digits to str.isdigit, not to DingTalk (or int).
+    if not (timestamp.isascii() and timestamp.isdigit()) or len(timestamp) > 19:
         return _refuse(replies.INVALID_TIMESTAMP)
     if abs(ctx.now * 1000 - int(timestamp)) > SIGN_WINDOW_MS:
         return _refuse(replies.INVALID_TIMESTAMP)

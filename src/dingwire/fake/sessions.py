@@ -4,19 +4,44 @@ Rules kept here (API.md §6):
 
 - A session is a random id at ``POST /robot/sendBySession?session=ID``, for one robot's
   conversation (or none), until it expires (about 90 minutes by default).
+- A session lives more than 0 seconds and at most :data:`MAX_SESSION_TTL` (30 days): NaN,
+  infinities, negatives and absurd lifetimes are refused (:func:`check_ttl`), as they would
+  make an expiry no client can read.
 - An expired session is forgotten the first time it is looked up, and whenever a new one is
   opened: it is then as unknown as one that never was (``300001 session 不存在``).
 """
 
 from __future__ import annotations
 
+import math
 import secrets
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["SESSION_PATH", "Session", "Sessions"]
+from dingwire.core.errors import ConfigError
+
+__all__ = ["MAX_SESSION_TTL", "SESSION_PATH", "Session", "Sessions", "check_ttl"]
 
 SESSION_PATH = "/robot/sendBySession"
+
+#: The longest a session may live, in seconds (DingTalk's live about 90 minutes).
+MAX_SESSION_TTL = 30 * 86400.0
+
+
+def check_ttl(value: object, *, name: str = "session ttl") -> float:
+    """``value`` as a session's lifetime in seconds, or :class:`ConfigError` naming ``name``,
+    what was given and what is expected."""
+    expected = f"a number of seconds, more than 0 and at most {MAX_SESSION_TTL:.0f} (30 days)"
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ConfigError(f"{name}: expected {expected}, got {_shown(value)}")
+    if not (isinstance(value, int) or math.isfinite(value)) or not 0 < value <= MAX_SESSION_TTL:
+        raise ConfigError(f"{name}: expected {expected}, got {_shown(value)}")
+    return float(value)
+
+
+def _shown(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else f"{text[:30]}… ({len(text):,} characters)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +78,9 @@ class Sessions:
         self._sessions = {}
 
     def open(self, robot: str | None, *, now: float, ttl: float) -> Session:
-        """A new session for ``robot`` (a token) that expires ``ttl`` seconds after ``now``."""
+        """A new session for ``robot`` (a token) that expires ``ttl`` seconds after ``now``
+        (refused with :class:`ConfigError` unless :func:`check_ttl` takes it)."""
+        ttl = check_ttl(ttl)
         for key in [k for k, s in self._sessions.items() if s.expires_at <= now]:
             del self._sessions[key]
         session = Session(secrets.token_hex(16), robot, now + ttl)
