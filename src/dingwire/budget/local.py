@@ -74,9 +74,9 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value REAL NOT NULL);
 """
 
 _STATE = """
-SELECT (SELECT until FROM lockouts WHERE robot = ?1),
-       (SELECT used FROM usage WHERE org = ?2 AND period = ?3),
-       (SELECT until FROM spent WHERE org = ?2),
+SELECT (SELECT until FROM lockouts WHERE robot = ?),
+       (SELECT used FROM usage WHERE org = ? AND period = ?),
+       (SELECT until FROM spent WHERE org = ?),
        (SELECT value FROM meta WHERE key = 'barrier')
 """
 
@@ -210,8 +210,8 @@ class LocalBudgetStore:
         try:
             _begin(conn, nowait=False)  # the busy timeout is zero: wait here, as every write does
             conn.execute(
-                "INSERT INTO meta (key, value) VALUES ('barrier', ?1) "
-                "ON CONFLICT (key) DO UPDATE SET value = max(value, ?1)",
+                "INSERT INTO meta (key, value) VALUES ('barrier', ?) "
+                "ON CONFLICT (key) DO UPDATE SET value = max(value, excluded.value)",
                 (now,),
             )
             for robot, until in self._lockouts.items():
@@ -349,7 +349,8 @@ class LocalBudgetStore:
             else []
         )
         start, _ = budget.period(now)
-        locked, used, spent, barrier = conn.execute(_STATE, (robot, budget.org, start)).fetchone()
+        state = (robot, budget.org, start, budget.org)
+        locked, used, spent, barrier = conn.execute(_STATE, state).fetchone()
         if locked is not None:
             self._lockouts[robot] = max(locked, self._lockouts.get(robot, 0.0))
         return judge(
@@ -430,9 +431,9 @@ class LocalBudgetStore:
         def operation(conn: sqlite3.Connection) -> None:
             for (org, start), n in counts.items():
                 conn.execute(
-                    "INSERT INTO usage (org, period, used) VALUES (?1, ?2, max(?3, 0)) "
-                    "ON CONFLICT (org, period) DO UPDATE SET used = max(used + ?3, 0)",
-                    (org, start, n),
+                    "INSERT INTO usage (org, period, used) VALUES (?, ?, max(?, 0)) "
+                    "ON CONFLICT (org, period) DO UPDATE SET used = max(used + ?, 0)",
+                    (org, start, n, n),
                 )
 
         def fallback() -> None:
@@ -487,8 +488,8 @@ class LocalBudgetStore:
     def spend_quota(self, org: str, until: float) -> None:
         def operation(conn: sqlite3.Connection) -> None:
             conn.execute(
-                "INSERT INTO spent (org, until) VALUES (?1, ?2) "
-                "ON CONFLICT (org) DO UPDATE SET until = max(until, ?2)",
+                "INSERT INTO spent (org, until) VALUES (?, ?) "
+                "ON CONFLICT (org) DO UPDATE SET until = max(until, excluded.until)",
                 (org, until),
             )
 
@@ -584,8 +585,8 @@ def _patiently(call: Callable[[], object], *, nowait: bool = False) -> None:
 
 def _write_lockout(conn: sqlite3.Connection, robot: str, until: float) -> None:
     conn.execute(
-        "INSERT INTO lockouts (robot, until) VALUES (?1, ?2) "
-        "ON CONFLICT (robot) DO UPDATE SET until = max(until, ?2)",
+        "INSERT INTO lockouts (robot, until) VALUES (?, ?) "
+        "ON CONFLICT (robot) DO UPDATE SET until = max(until, excluded.until)",
         (robot, until),
     )
 
