@@ -7,7 +7,8 @@ several buttons, a feed card — plus one the keyword robot refuses, prints what
 where to look, then keeps serving the page until Ctrl-C.
 
 ``--once`` (or ``DINGWIRE_DEMO_ONCE=1``) exits after checking that everything arrived:
-status 0 when it did, 1 when it did not.
+status 0 when it did, 1 when it did not; 2, with one line saying what to install, without
+the ``fake`` extra.
 """
 
 from __future__ import annotations
@@ -210,6 +211,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=DEMO_PORT)
     args = parser.parse_args(argv)
     once = args.once or os.environ.get("DINGWIRE_DEMO_ONCE", "") not in ("", "0")
+    from dingwire.fake._extra import MissingExtraError, require_extra
+
+    try:
+        require_extra()
+    except MissingExtraError as error:
+        print(f"dingwire demo: {error}", file=sys.stderr)
+        return 2
     return run(once, args.port)
 
 

@@ -9,11 +9,17 @@ import argparse
 import sys
 
 from dingwire.core.errors import ConfigError
-from dingwire.fake.server import DEFAULT_HOST, DEFAULT_PORT, serve
+from dingwire.fake._extra import MissingExtraError
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Parse the arguments and serve until interrupted; 2 on a configuration error."""
+    """Parse the arguments and serve until interrupted; 2 on a configuration error or
+    without the ``fake`` extra (one line saying what to install)."""
+    try:
+        from dingwire.fake.server import DEFAULT_HOST, DEFAULT_PORT, serve
+    except MissingExtraError as error:
+        print(f"dingwire fake: {error}", file=sys.stderr)
+        return 2
     parser = argparse.ArgumentParser(prog="python -m dingwire.fake", description=__doc__)
     parser.add_argument("--host", default=DEFAULT_HOST)
     parser.add_argument("--port", type=int, default=DEFAULT_PORT)

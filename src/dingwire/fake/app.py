@@ -33,11 +33,16 @@ from importlib import resources
 from typing import Any
 from urllib.parse import urljoin
 
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import PlainTextResponse, Response, StreamingResponse
-from starlette.routing import Route
-from starlette.types import Message, Receive, Scope, Send
+from dingwire.fake._extra import missing_extra
+
+try:
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import PlainTextResponse, Response, StreamingResponse
+    from starlette.routing import Route
+    from starlette.types import Message, Receive, Scope, Send
+except ModuleNotFoundError as error:  # the fake extra is not installed: say what to install
+    raise missing_extra(error) from None
 
 from dingwire.core.errors import ConfigError
 from dingwire.core.protocol import MAX_BODY_BYTES

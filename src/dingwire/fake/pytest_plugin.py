@@ -20,8 +20,10 @@ Fixtures:
   each test: the same controls, no socket, clients wired through in-process transports.
 
 Rules kept here: importing this module imports nothing but pytest (it is loaded into every
-test run of every project that installs dingwire); the server starts only when a test asks
-for it.
+test run of every project that installs dingwire, the ``fake`` extra or not); the server
+starts only when a test asks for it; without the extra, only the tests that use
+``dingtalk_fake`` fail, each with one line saying what to install
+(``dingtalk_fake_inprocess`` needs no extra).
 """
 
 from __future__ import annotations
@@ -40,8 +42,18 @@ __all__ = ["dingtalk_fake", "dingtalk_fake_inprocess"]
 
 @pytest.fixture(scope="session")
 def _dingtalk_fake_server() -> Iterator[FakeServer]:
-    from dingwire.fake.server import FakeServer
+    from dingwire.fake._extra import MissingExtraError
 
+    try:
+        from dingwire.fake.server import FakeServer
+    except MissingExtraError as error:
+        missing = str(error)
+    else:
+        missing = ""
+    if missing:  # failed outside the except: the one line, without a chained error
+        pytest.fail(
+            f"dingtalk_fake: {missing} (dingtalk_fake_inprocess needs no extra)", pytrace=False
+        )
     with FakeServer() as server:
         yield server
 

@@ -19,6 +19,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Self
 
 from dingwire.core.errors import ConfigError
+from dingwire.fake._extra import require_extra
 from dingwire.fake.app import FakeApp, create_app
 from dingwire.fake.config import FakeSettings, load_fake_config
 from dingwire.fake.controls import FakeControls
@@ -32,7 +33,10 @@ __all__ = ["DEFAULT_HOST", "DEFAULT_PORT", "FakeServer", "serve"]
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8765
 
-logger = logging.getLogger("dingwire.fake")
+require_extra()  # uvicorn is imported when the server starts: say now if it is missing
+
+# The request lines of ``serve`` go to the fake's loggers (``dingwire.fake.app``, …).
+_fake_loggers = logging.getLogger(__name__.rpartition(".")[0])
 
 _START_TIMEOUT = 15.0
 _STOP_TIMEOUT = 10.0
@@ -192,13 +196,14 @@ def serve(
     """
     settings = load_fake_config(config_path)
     sock = _listen(host, port)
-    if not quiet and not any(getattr(h, "_dingwire_fake", False) for h in logger.handlers):
+    loggers = _fake_loggers
+    if not quiet and not any(getattr(h, "_dingwire_fake", False) for h in loggers.handlers):
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
         handler._dingwire_fake = True  # type: ignore[attr-defined]  # added once per process
-        logger.addHandler(handler)
-        logger.setLevel(logging.INFO)
-        logger.propagate = False
+        loggers.addHandler(handler)
+        loggers.setLevel(logging.INFO)
+        loggers.propagate = False
     fake = FakeDingTalk(settings)
     app = create_app(fake, log_requests=not quiet)
     server = _uvicorn_server(app)
