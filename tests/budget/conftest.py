@@ -9,6 +9,7 @@ backend (Redis) joins by adding an entry here, e.g. one that skips without a ser
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -17,6 +18,42 @@ import pytest
 from dingwire.budget import BudgetStore, LocalBudgetStore, MemoryBudgetStore
 
 Handles = Callable[[], BudgetStore]
+
+
+class BudgetLog(logging.Handler):
+    """What the stores said (logger ``dingwire.budget``) during one test.
+
+    A healthy store says nothing: unless a test asked what was said (:meth:`said`), any
+    warning fails it. (A store that fell back to memory behaves much like a good one, and
+    only says so: this is what tells them apart.)
+    """
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+        self.expected = False
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+    def said(self) -> list[str]:
+        """The warnings so far; the test expects them, so they fail nothing."""
+        self.expected = True
+        return [r.getMessage() for r in self.records if r.levelno >= logging.WARNING]
+
+
+@pytest.fixture(autouse=True)
+def budget_log() -> Iterator[BudgetLog]:
+    logger = logging.getLogger("dingwire.budget")
+    handler = BudgetLog()
+    logger.addHandler(handler)
+    try:
+        yield handler
+    finally:
+        logger.removeHandler(handler)
+    if not handler.expected:
+        unexpected = [r.getMessage() for r in handler.records if r.levelno >= logging.WARNING]
+        assert not unexpected, f"the store said: {unexpected}"
 
 
 def _memory(tmp_path: Path) -> Handles:

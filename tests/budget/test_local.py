@@ -7,7 +7,6 @@ that agrees with the ``now`` the tests pass.
 
 from __future__ import annotations
 
-import logging
 import multiprocessing
 import os
 import shutil
@@ -27,6 +26,7 @@ from dingwire.budget import local as local_module
 from dingwire.core.budget import MONTH, Budget, Quota, Verdict
 from dingwire.core.errors import ConfigError
 from dingwire.core.policy import Rate
+from tests.budget.conftest import BudgetLog
 
 T = datetime(2026, 9, 10, tzinfo=UTC).timestamp()
 SEPT_END = datetime(2026, 9, 30, 16, tzinfo=UTC).timestamp()  # October 1st, Shanghai
@@ -45,19 +45,31 @@ class Clock:
         return self.now
 
 
-def _warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
-    return [
-        r.getMessage()
-        for r in caplog.records
-        if r.name == "dingwire.budget" and r.levelno == logging.WARNING
-    ]
-
-
 def _delete(path: Path, *, with_wal: bool = True) -> None:
     path.unlink()
     if with_wal:
         for suffix in ("-wal", "-shm"):
             Path(f"{path}{suffix}").unlink(missing_ok=True)
+
+
+def recreated(path: Path, why: str) -> str:
+    """The one warning of a store whose file was lost."""
+    return (
+        f"the budget store {path} {why}; it was recreated, and every robot's minute window "
+        "counts as full until a window has passed (nothing is known of the sends just "
+        "before); lockouts this process knew were kept"
+    )
+
+
+def fell_back(path: Path, said: str) -> str:
+    """The one warning of a store that cannot use its file (``said``: to take its error)."""
+    error = said.partition("cannot be used (")[2].rpartition("); robots")[0]
+    assert error, said
+    return (
+        f"the budget store {path} cannot be used ({error}); robots in this process now share "
+        "a budget kept in memory, which other processes do not see. Set DINGWIRE_CACHE_DIR "
+        "to a directory this user can write"
+    )
 
 
 @pytest.fixture
@@ -156,7 +168,7 @@ def test_after_fork_the_child_works_on_its_own_connection(path: Path) -> None:
 
 @pytest.mark.parametrize("with_wal", [True, False], ids=["file and WAL", "file only"])
 def test_a_deleted_file_leaves_a_barrier_and_keeps_the_lockout(
-    path: Path, caplog: pytest.LogCaptureFixture, with_wal: bool
+    path: Path, budget_log: BudgetLog, with_wal: bool
 ) -> None:
     clock = Clock(T + 5)
     store = LocalBudgetStore(path, clock=clock)
@@ -165,7 +177,6 @@ def test_a_deleted_file_leaves_a_barrier_and_keeps_the_lockout(
     store.settle("r", slot, T + 0.1)
     store.lock_out("locked", T + 600)
     _delete(path, with_wal=with_wal)
-    caplog.set_level(logging.WARNING, logger="dingwire.budget")
     # every robot's window counts as full from the barrier (T + 5) for a window
     full = Verdict("budget", 9.0, T + 15, 0, renews=SEPT_END)
     assert store.peek("fresh", R3, T + 6) == full
@@ -173,10 +184,7 @@ def test_a_deleted_file_leaves_a_barrier_and_keeps_the_lockout(
     assert store.reserve("r", R3, T + 14.9, hold=HOLD).reason == "budget"
     assert store.peek("locked", R3, T + 20).until == T + 600  # the lockout it knew
     assert store.reserve("fresh", R3, T + 15, hold=HOLD).go
-    told = _warnings(caplog)
-    assert len(told) == 1, told
-    assert "was deleted" in told[0]
-    assert "counts as full" in told[0]
+    assert budget_log.said() == [recreated(path, "was deleted")]
     # another process opening the new file sees the barrier and the lockout too
     other = LocalBudgetStore(path, clock=clock)
     assert other.peek("another", R3, T + 6).until == T + 15
@@ -185,39 +193,38 @@ def test_a_deleted_file_leaves_a_barrier_and_keeps_the_lockout(
     store.close()
 
 
-def test_every_handle_that_had_the_file_says_so_once(
-    path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
+def test_every_handle_that_had_the_file_says_so_once(path: Path, budget_log: BudgetLog) -> None:
     clock = Clock(T + 5)
     one, two = LocalBudgetStore(path, clock=clock), LocalBudgetStore(path, clock=clock)
     one.lock_out("r", T + 100)
     assert two.peek("r", R3, T).reason == "lockout"  # two has it open, and knows the lockout
     _delete(path)
-    caplog.set_level(logging.WARNING, logger="dingwire.budget")
     for now in (T + 6, T + 7, T + 8):
         assert one.peek("x", R3, now).reason == "budget"
         assert two.peek("x", R3, now).reason == "budget"
-    assert len(_warnings(caplog)) == 2  # once per handle
+    # once per handle: the first finds it gone, the second finds the first one's new file
+    assert budget_log.said() == [recreated(path, "was deleted"), recreated(path, "was replaced")]
     assert one.peek("r", R3, T + 50).until == T + 100
     one.close()
     two.close()
 
 
 def test_a_closed_store_notices_a_deletion_when_used_again(
-    path: Path, caplog: pytest.LogCaptureFixture
+    path: Path, budget_log: BudgetLog
 ) -> None:
     clock = Clock(T + 1)
     store = LocalBudgetStore(path, clock=clock)
     assert store.reserve("r", R1, T, hold=HOLD).go
     store.close()
     _delete(path)
-    caplog.set_level(logging.WARNING, logger="dingwire.budget")
     assert store.reserve("r", R1, T + 1, hold=HOLD).reason == "budget"  # behind a barrier
-    assert len(_warnings(caplog)) == 1
+    assert budget_log.said() == [recreated(path, "was deleted")]
     store.close()
 
 
-def test_a_send_in_flight_when_the_file_was_lost_is_still_counted(path: Path) -> None:
+def test_a_send_in_flight_when_the_file_was_lost_is_still_counted(
+    path: Path, budget_log: BudgetLog
+) -> None:
     clock = Clock(T + 1)
     store = LocalBudgetStore(path, clock=clock)
     slot = store.reserve("r", R1, T, hold=30.0).slot  # a slow request
@@ -227,12 +234,13 @@ def test_a_send_in_flight_when_the_file_was_lost_is_still_counted(path: Path) ->
     store.settle("r", slot, T + 10)  # its reply: DingTalk may have seen it as late as T + 10
     assert store.peek("r", R1, T + 12) == Verdict("budget", 8.0, T + 20, 0, renews=SEPT_END)
     assert store.reserve("r", R1, T + 20, hold=HOLD).go
+    assert budget_log.said() == [recreated(path, "was deleted")]
     store.close()
 
 
 @pytest.mark.parametrize("how", ["overwritten", "replaced"])
 def test_a_damaged_file_is_set_aside_behind_a_barrier(
-    path: Path, caplog: pytest.LogCaptureFixture, how: str
+    path: Path, budget_log: BudgetLog, how: str
 ) -> None:
     clock = Clock(T + 5)
     store = LocalBudgetStore(path, clock=clock)
@@ -246,13 +254,10 @@ def test_a_damaged_file_is_set_aside_behind_a_barrier(
         _delete(path)
         (path.parent / "garbage").write_bytes(garbage)
         os.replace(path.parent / "garbage", path)
-    caplog.set_level(logging.WARNING, logger="dingwire.budget")
     assert store.peek("fresh", R3, T + 6) == Verdict("budget", 9.0, T + 15, 0, renews=SEPT_END)
     assert store.peek("locked", R3, T + 6).until == T + 600
     assert store.reserve("fresh", R3, T + 15, hold=HOLD).go
-    told = _warnings(caplog)
-    assert len(told) == 1, told
-    assert "is damaged" in told[0]
+    assert budget_log.said() == [recreated(path, "is damaged (file is not a database)")]
     aside = list(path.parent.glob("budget.sqlite3.damaged-*"))
     assert [p.name for p in aside if not p.name.endswith(("-wal", "-shm"))] == [
         f"budget.sqlite3.damaged-{int(T + 5)}"
@@ -264,21 +269,18 @@ def test_a_damaged_file_is_set_aside_behind_a_barrier(
     store.close()
 
 
-def test_a_garbage_file_found_at_first_open_is_set_aside(
-    path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
+def test_a_garbage_file_found_at_first_open_is_set_aside(path: Path, budget_log: BudgetLog) -> None:
     path.write_bytes(b"\x00garbage" * 512)
-    caplog.set_level(logging.WARNING, logger="dingwire.budget")
     store = LocalBudgetStore(path, clock=Clock(T))
     assert store.reserve("r", R3, T + 1, hold=HOLD).reason == "budget"  # barrier at T
     assert store.reserve("r", R3, T + 10, hold=HOLD).go
-    assert len(_warnings(caplog)) == 1
+    assert budget_log.said() == [recreated(path, "is damaged (file is not a database)")]
     assert list(path.parent.glob("budget.sqlite3.damaged-*"))
     store.close()
 
 
 def test_a_reset_waits_for_another_process_holding_the_write_lock(
-    path: Path, monkeypatch: pytest.MonkeyPatch
+    path: Path, monkeypatch: pytest.MonkeyPatch, budget_log: BudgetLog
 ) -> None:
     clock = Clock(T + 5)
     store = LocalBudgetStore(path, clock=clock)
@@ -315,11 +317,15 @@ def test_a_reset_waits_for_another_process_holding_the_write_lock(
     thread.join(timeout=30)
     assert not thread.is_alive()
     assert outcome == [Verdict("budget", 9.0, T + 15, 0, renews=SEPT_END)]
+    assert budget_log.said() == [recreated(path, "was replaced")]  # and not "cannot be used"
+    assert other.peek("x", R3, T + 6).until == T + 15  # the barrier is in the file
     store.close()
     other.close()
 
 
-def test_slot_ids_never_repeat_after_the_file_is_recreated(path: Path) -> None:
+def test_slot_ids_never_repeat_after_the_file_is_recreated(
+    path: Path, budget_log: BudgetLog
+) -> None:
     clock = Clock(T)
     store = LocalBudgetStore(path, clock=clock)
     budget = Budget(Rate(100, 1.0))
@@ -343,6 +349,7 @@ def test_slot_ids_never_repeat_after_the_file_is_recreated(path: Path) -> None:
         assert store.peek("r", budget, clock.now + 6).free == 100 - 5
         before += after
     assert len(set(before)) == len(before)
+    assert budget_log.said() == [recreated(path, "was deleted")]  # once, however often
     store.close()
 
 
@@ -375,37 +382,33 @@ def _every_operation(store: LocalBudgetStore | MemoryBudgetStore) -> None:
 
 
 def test_an_unwritable_directory_falls_back_to_memory_with_one_warning(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, budget_log: BudgetLog
 ) -> None:
     blocker = tmp_path / "a-file"
     blocker.write_text("not a directory")
-    caplog.set_level(logging.WARNING, logger="dingwire.budget")
     store = LocalBudgetStore(blocker / "cache" / "budget.sqlite3")
     _every_operation(store)
-    told = _warnings(caplog)
-    assert len(told) == 1, told
-    assert "DINGWIRE_CACHE_DIR" in told[0]
-    assert "cannot be used" in told[0]
+    told = budget_log.said()
+    assert told == [fell_back(blocker / "cache" / "budget.sqlite3", told[0])]
     assert not (tmp_path / "cache").exists()
 
 
 def test_an_unwritable_cache_dir_from_the_environment(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, budget_log: BudgetLog, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     blocker = tmp_path / "a-file"
     blocker.write_text("not a directory")
     monkeypatch.setenv("DINGWIRE_CACHE_DIR", str(blocker / "dingwire"))
-    caplog.set_level(logging.WARNING, logger="dingwire.budget")
     store = open_store("local")
     assert isinstance(store, LocalBudgetStore)
     assert store.path == blocker / "dingwire" / "budget.sqlite3"
     _every_operation(store)  # type: ignore[arg-type]
-    assert len(_warnings(caplog)) == 1
-    assert "DINGWIRE_CACHE_DIR" in _warnings(caplog)[0]
+    told = budget_log.said()
+    assert told == [fell_back(store.path, told[0])]
 
 
 def test_a_store_that_becomes_unusable_stays_conservative(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, budget_log: BudgetLog
 ) -> None:
     clock = Clock(T + 1)
     store = LocalBudgetStore(tmp_path / "cache" / "budget.sqlite3", clock=clock)
@@ -415,16 +418,15 @@ def test_a_store_that_becomes_unusable_stays_conservative(
     store.lock_out("locked", T + 600)
     shutil.rmtree(tmp_path / "cache")
     (tmp_path / "cache").write_text("the directory is now a file")
-    caplog.set_level(logging.WARNING, logger="dingwire.budget")
     # the sends just before are unknown to the memory it falls back to: a barrier at T + 1
     assert store.reserve("r", R1, T + 2, hold=HOLD) == Verdict(
         "budget", 9.0, T + 11, 0, renews=SEPT_END
     )
     assert store.peek("locked", R1, T + 20).until == T + 600
     assert store.reserve("r", R1, T + 11, hold=HOLD).go
-    told = _warnings(caplog)
-    assert len(told) == 1
-    assert "DINGWIRE_CACHE_DIR" in told[0]
+    told = budget_log.said()
+    assert told == [fell_back(store.path, told[0])]
+    assert "Not a directory" in told[0]
     store.close()
 
 
@@ -520,7 +522,7 @@ def test_the_file_is_private_and_holds_no_token(path: Path) -> None:
 
 
 def test_opening_a_file_another_process_turns_to_wal_tries_again(
-    path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    path: Path, monkeypatch: pytest.MonkeyPatch, budget_log: BudgetLog
 ) -> None:
     # Two processes opening a new file at once: switching it to WAL can answer "database is
     # locked" at once, without the busy timeout. That must not drop the store to memory.
@@ -535,11 +537,10 @@ def test_opening_a_file_another_process_turns_to_wal_tries_again(
 
     connect = sqlite3.connect
     monkeypatch.setattr(sqlite3, "connect", lambda *a, **kw: connect(*a, factory=Converting, **kw))
-    caplog.set_level(logging.WARNING, logger="dingwire.budget")
     store = LocalBudgetStore(path)
     assert store.reserve("r", R1, T, hold=HOLD).go
     assert told == ["PRAGMA journal_mode=WAL"] * 2
-    assert _warnings(caplog) == []
+    assert budget_log.said() == []
     monkeypatch.undo()
     other = LocalBudgetStore(path)  # the file, not memory: another handle sees the send
     assert other.peek("r", R1, T + 1).reason == "budget"
