@@ -317,6 +317,20 @@ def test_the_quota_limit_holds_until_the_period_renews(store: BudgetStore) -> No
     assert store.usage(budget, end) == 1
 
 
+def test_a_quota_without_a_window_holds_all_the_same(store: BudgetStore) -> None:
+    budget = Budget(None, "acme", Quota(2, 60.0))
+    start, end = quota_period(Quota(2, 60.0), T)
+    for i in range(2):
+        verdict = store.reserve(f"robot-{i}", budget, start + i, hold=HOLD)
+        assert verdict.go
+        assert verdict.slot is not None
+        store.settle(f"robot-{i}", verdict.slot, start + i + 0.1)
+    assert store.reserve("robot-0", budget, start + 3, hold=HOLD) == Verdict(
+        "quota", end - start - 3, end, 0, used=2, renews=end
+    )
+    assert store.reserve("robot-0", budget, end, hold=HOLD).go
+
+
 def test_usage_counts_per_org_and_per_period(store: BudgetStore) -> None:
     a = Budget(Rate(100, 1.0), "a", Quota(100, 60.0))
     b = Budget(None, "b", Quota(100, 60.0))

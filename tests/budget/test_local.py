@@ -390,6 +390,7 @@ def test_an_unwritable_directory_falls_back_to_memory_with_one_warning(
     _every_operation(store)
     told = budget_log.said()
     assert told == [fell_back(blocker / "cache" / "budget.sqlite3", told[0])]
+    assert "Not a directory" in told[0]  # what went wrong, in the store's own words
     assert not (tmp_path / "cache").exists()
 
 
@@ -512,11 +513,13 @@ def test_default_cache_dir_without_dingwire_cache_dir(
     assert local_module.default_cache_dir() == tmp_path / "home" / ".cache" / "dingwire"
 
 
-def test_the_file_is_private_and_holds_no_token(path: Path) -> None:
+def test_the_file_is_private_and_holds_no_token(tmp_path: Path) -> None:
+    path = tmp_path / "made" / "for" / "it" / "budget.sqlite3"
     store = LocalBudgetStore(path)
     store.reserve("robot-key-hash", R1, T, hold=HOLD)
     if os.name == "posix":
         assert path.stat().st_mode & 0o777 == 0o600
+        assert path.parent.stat().st_mode & 0o777 == 0o700
     store.close()
     assert repr(store) == f"LocalBudgetStore({str(path)!r})"
 
@@ -557,4 +560,19 @@ def test_slot_ids_are_seeded_even_when_another_process_made_the_file(path: Path)
     store = LocalBudgetStore(path, clock=Clock(T))
     slot = store.reserve("r", R1, T, hold=HOLD).slot
     assert slot == int(T * 1_000_000) + 1
+    store.close()
+
+
+def test_a_store_remembers_only_so_many_sends_in_flight(
+    path: Path, monkeypatch: pytest.MonkeyPatch, budget_log: BudgetLog
+) -> None:
+    monkeypatch.setattr(local_module, "_FLYING_KEPT", 2)
+    store = LocalBudgetStore(path, clock=Clock(T + 1))
+    budget = Budget(Rate(10, 10.0))
+    slots = [store.reserve("r", budget, T, hold=30.0).slot for _ in range(3)]  # none settled
+    _delete(path)
+    # the file is lost: the two latest in flight are written back, the oldest is forgotten
+    assert store.peek("r", budget, T + 12).free == 8
+    assert len(set(slots)) == 3
+    assert len(budget_log.said()) == 1
     store.close()
