@@ -21,7 +21,13 @@ from typing import Any
 
 import pytest
 
-from dingwire.budget import LocalBudgetStore, MemoryBudgetStore, default_store, open_store
+from dingwire.budget import (
+    LocalBudgetStore,
+    MemoryBudgetStore,
+    WouldBlock,
+    default_store,
+    open_store,
+)
 from dingwire.budget import local as local_module
 from dingwire.core.budget import MONTH, Budget, Quota, Verdict
 from dingwire.core.errors import ConfigError
@@ -33,6 +39,7 @@ SEPT_END = datetime(2026, 9, 30, 16, tzinfo=UTC).timestamp()  # October 1st, Sha
 R1 = Budget(Rate(1, 10.0))
 R3 = Budget(Rate(3, 10.0))
 HOLD = 5.0
+UNLIMITED = Budget(None, "plain")  # neither window nor quota
 
 
 class Clock:
@@ -417,6 +424,8 @@ def test_a_store_that_becomes_unusable_stays_conservative(
     assert slot is not None
     store.settle("r", slot, T + 0.5)
     store.lock_out("locked", T + 600)
+    for i in range(2):  # the second count waits to be written when the file goes
+        assert store.reserve("p", UNLIMITED, T + i * 0.1, hold=HOLD).go
     shutil.rmtree(tmp_path / "cache")
     (tmp_path / "cache").write_text("the directory is now a file")
     # the sends just before are unknown to the memory it falls back to: a barrier at T + 1
@@ -425,6 +434,7 @@ def test_a_store_that_becomes_unusable_stays_conservative(
     )
     assert store.peek("locked", R1, T + 20).until == T + 600
     assert store.reserve("r", R1, T + 11, hold=HOLD).go
+    assert store.usage(UNLIMITED, T) == 0  # memory knows nothing of the file's counts
     told = budget_log.said()
     assert told == [fell_back(store.path, told[0])]
     assert "Not a directory" in told[0]
@@ -575,4 +585,120 @@ def test_a_store_remembers_only_so_many_sends_in_flight(
     assert store.peek("r", budget, T + 12).free == 8
     assert len(set(slots)) == 3
     assert len(budget_log.said()) == 1
+    store.close()
+
+
+def test_a_malformed_file_is_set_aside_behind_a_barrier(path: Path, budget_log: BudgetLog) -> None:
+    store = LocalBudgetStore(path, clock=Clock(T + 5))
+    for i in range(300):  # enough rows for many pages
+        store.reserve(f"robot-{i:03}" * 5, R3, T, hold=1e6)
+    store.close()
+    data = bytearray(path.read_bytes())
+    for offset in range(4096, len(data), 8192):  # every other page after the header's
+        data[offset : offset + 4096] = b"\xff" * 4096
+    path.write_bytes(bytes(data))
+    store = LocalBudgetStore(path, clock=Clock(T + 5))
+    assert store.peek("robot-001" * 5, R3, T + 6).until == T + 15
+    said = "is damaged (database disk image is malformed)"
+    assert budget_log.said() == [recreated(path, said)]
+    assert path.with_name(f"budget.sqlite3.damaged-{int(T + 5)}").exists()
+    store.close()
+
+
+def test_a_garbage_file_is_recognised_at_once(path: Path, budget_log: BudgetLog) -> None:
+    path.write_bytes(b"garbage" * 1000)
+    started = time.monotonic()
+    store = LocalBudgetStore(path, clock=Clock(T))
+    assert store.peek("r", R1, T + 20).go
+    assert time.monotonic() - started < 5  # not after waiting for a lock that nobody holds
+    assert len(budget_log.said()) == 1
+    store.close()
+
+
+def test_a_path_that_is_a_directory_falls_back_to_memory(
+    tmp_path: Path, budget_log: BudgetLog
+) -> None:
+    store = LocalBudgetStore(tmp_path)  # SQLite cannot open a directory as a database
+    _every_operation(store)
+    told = budget_log.said()
+    assert told == [fell_back(tmp_path, told[0])]
+    assert "unable to open database file" in told[0]
+
+
+def test_nowait_runs_a_call_only_if_nobody_holds_the_file(path: Path) -> None:
+    store = LocalBudgetStore(path)
+    with store.nowait():
+        assert store.reserve("r", R3, T, hold=HOLD).go  # uncontended: done at once
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    with store.nowait(), pytest.raises(WouldBlock):
+        store.reserve("r", R3, T + 1, hold=HOLD)
+    with store.nowait(), pytest.raises(WouldBlock):
+        store.lock_out("r", T + 100)
+    holder.execute("COMMIT")
+    holder.close()
+    assert store.usage(R3, T) == 1  # what would have blocked did nothing
+    assert store.peek("r", R3, T + 1).go
+    with store.nowait():
+        assert store.reserve("r", R3, T + 1, hold=HOLD).go
+    store.close()
+
+
+def test_a_settled_send_is_not_written_back_as_in_flight(path: Path, budget_log: BudgetLog) -> None:
+    store = LocalBudgetStore(path, clock=Clock(T + 1))
+    slot = store.reserve("r", R3, T, hold=30.0).slot
+    assert slot is not None
+    store.settle("r", slot, T + 0.5)
+    _delete(path)
+    assert store.peek("r", R3, T + 2).until == T + 11  # the barrier
+    assert store.peek("r", R3, T + 12).free == 3  # and nothing in flight after it
+    assert len(budget_log.said()) == 1
+    store.close()
+
+
+def test_counts_of_unlimited_robots_are_written_in_batches(path: Path) -> None:
+    one, two = LocalBudgetStore(path), LocalBudgetStore(path)
+    slots = []
+
+    def send(now: float) -> None:
+        verdict = one.reserve("r", UNLIMITED, now, hold=HOLD)
+        assert verdict.go
+        assert verdict.slot is not None
+        slots.append(verdict.slot)
+
+    send(T)  # the first is written at once
+    assert two.usage(UNLIMITED, T) == 1
+    send(T + 1)
+    assert two.usage(UNLIMITED, T) == 1  # kept back ...
+    send(T + 32)  # ... until COUNT_FLUSH seconds have passed
+    assert two.usage(UNLIMITED, T) == 3
+    for i in range(local_module.COUNT_FLUSH - 1):
+        send(T + 33 + i * 0.01)
+    assert two.usage(UNLIMITED, T) == 3
+    send(T + 34)  # ... or COUNT_FLUSH sends are waiting
+    assert two.usage(UNLIMITED, T) == 4 + local_module.COUNT_FLUSH - 1
+    # given back: one already written, one waiting
+    one.settle("r", slots[0], None)
+    send(T + 35)
+    one.settle("r", slots[-1], None)
+    assert one.usage(UNLIMITED, T) == 3 + local_module.COUNT_FLUSH - 1
+    assert len(set(slots)) == len(slots)
+    one.close()
+    send(T + 36)  # usable after close
+    one.close()  # and close writes what waits
+    assert two.usage(UNLIMITED, T) == 4 + local_module.COUNT_FLUSH - 1
+    two.close()
+
+
+def test_unlimited_robots_remember_only_so_many_sends(
+    path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(local_module, "_FLYING_KEPT", 2)
+    store = LocalBudgetStore(path)
+    slots = [store.reserve("r", UNLIMITED, T + i * 0.1, hold=HOLD).slot for i in range(3)]
+    assert None not in slots
+    store.settle("r", slots[0], None)  # forgotten: its count stays
+    assert store.usage(UNLIMITED, T) == 3
+    store.settle("r", slots[2], None)
+    assert store.usage(UNLIMITED, T) == 2
     store.close()
