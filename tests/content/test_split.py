@@ -3,6 +3,7 @@ mentions on the last part."""
 
 from __future__ import annotations
 
+import importlib
 import json
 from typing import Any
 
@@ -10,9 +11,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dingwire.content import split
+from dingwire.content import split as capped_split
 from dingwire.content.cutting import MARK
-from dingwire.core.errors import TooLargeError
+from dingwire.core.errors import TooLargeError, TooManyPartsError
 from dingwire.core.messages import (
     ActionCard,
     At,
@@ -37,6 +38,12 @@ from tests.content.strategies import DOCUMENT, LINK_PATTERN, SLOW, TEXT
 
 AT = At(mobiles=["13800000000"], user_ids=["ops_lead"])
 LIMITS = st.sampled_from([600, 1000, 2500, 20_000])
+#: The tests of where cuts fall split into as many parts as it takes; the ceiling has its own.
+UNCAPPED = 1_000_000
+
+
+def split(message: Any, limit: int = MAX_BODY_BYTES, *, max_parts: int = UNCAPPED) -> list[Any]:
+    return capped_split(message, limit, max_parts=max_parts)
 
 
 def check_parts(parts: list[Any], source: str, limit: int) -> None:
@@ -331,3 +338,109 @@ def test_parts_serialise_to_valid_json() -> None:
     for part in parts:
         body = json.loads(json.dumps(to_payload(part), ensure_ascii=False))
         assert body["msgtype"] == "markdown"
+
+
+# -- the ceiling: max_parts ---------------------------------------------------------------
+
+# 17 parts of JSON, but under ten parts' worth of characters other than whitespace: counted
+# exactly, by splitting.
+PARAGRAPHS = "\n\n".join(f"paragraph {i}:" + "  ok" * 40 for i in range(1800))
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        Text(PARAGRAPHS),
+        Markdown("Report", PARAGRAPHS),
+        {"msgtype": "text", "text": {"content": PARAGRAPHS}},
+    ],
+    ids=["text", "markdown", "dict"],
+)
+def test_more_parts_than_max_parts_are_refused_saying_how_many(message: Any) -> None:
+    n = len(split(message))
+    assert 10 < n < 30
+    with pytest.raises(TooManyPartsError) as caught:
+        capped_split(message)  # the default ceiling: 10
+    error = caught.value
+    assert isinstance(error, TooLargeError)
+    assert (error.parts, error.max_parts) == (n, 10)
+    assert f"would take {n} parts" in str(error)
+    assert "max_parts=10" in str(error)
+    assert "nothing was sent" in str(error)
+    assert f"max_parts={n}" in error.advice
+    assert len(capped_split(message, max_parts=n)) == n  # exactly the ceiling is allowed
+    with pytest.raises(TooManyPartsError):
+        capped_split(message, max_parts=n - 1)
+
+
+@pytest.mark.parametrize("max_parts", [0, -1, 1.5, True, "10", None, float("inf")])
+def test_a_bad_max_parts_is_refused(max_parts: Any) -> None:
+    with pytest.raises(ValueError, match=r"max_parts must be a whole number of parts, 1 or more"):
+        capped_split(Text("x"), max_parts=max_parts)
+
+
+def test_a_message_that_fits_needs_no_ceiling() -> None:
+    assert capped_split(Text("short"), max_parts=1) == [Text("short")]
+
+
+BIG = ("The quick brown fox jumps over the lazy dog 0123456789\n" * 100_000)[:5_000_000]
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        Text(BIG),
+        Markdown("Report", BIG),
+        ActionCard("Report", BIG, buttons=[Button("Open", "https://ci.example.com/")]),
+        {"msgtype": "markdown", "markdown": {"title": "Report", "text": BIG}},
+        Markdown("报告", "告警内容 测试\n" * 500_000),
+    ],
+    ids=["text", "markdown", "actioncard", "dict", "cjk"],
+)
+def test_a_text_far_too_long_is_refused_before_it_is_read_whole(
+    message: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def untouched(*args: object) -> None:
+        raise AssertionError("the message was validated or encoded")
+
+    module = importlib.import_module("dingwire.content.split")  # not the function split
+    monkeypatch.setattr(module, "to_payload", untouched)
+    monkeypatch.setattr(module, "encode_body", untouched)
+    with pytest.raises(TooManyPartsError, match=r"would take about [\d,]+ parts") as caught:
+        capped_split(message)
+    assert caught.value.parts > 200
+    assert caught.value.max_parts == 10
+
+
+def test_the_estimate_is_near_the_exact_count() -> None:
+    text = "\n\n".join(f"line {i}: " + "状态 ok " * (i % 40) for i in range(20_000))
+    exact = len(split(Text(text)))
+    with pytest.raises(TooManyPartsError) as caught:
+        capped_split(Text(text))
+    assert exact * 0.75 <= caught.value.parts <= exact * 1.25
+
+
+@pytest.mark.parametrize("blank", ["\n", " \n", "\t\n", "\u3000\n", "\xa0\n"], ids=repr)
+def test_whitespace_dropped_by_splitting_never_counts_toward_a_refusal(blank: str) -> None:
+    # 300,000 blank lines are more than ten parts of JSON, but they collapse: two parts.
+    message = Text("first\n\n" + blank * 300_000 + "last")
+    parts = capped_split(message)
+    assert 1 <= len(parts) <= 10
+
+
+def test_refusing_a_50_mb_text_is_quick_and_takes_little_memory() -> None:
+    import time
+    import tracemalloc
+
+    text = ("The quick brown fox jumps over the lazy dog 0123456789\n" * 1_000_000)[:50_000_000]
+    for message in (Markdown("Report", text), {"msgtype": "text", "text": {"content": text}}):
+        tracemalloc.start()
+        started = time.perf_counter()
+        with pytest.raises(TooManyPartsError):
+            capped_split(message)
+        seconds = time.perf_counter() - started
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        # A refusal reads a few hundred KB of the text; bounds generous for a loaded machine.
+        assert seconds < 0.5
+        assert peak < 5_000_000

@@ -14,6 +14,10 @@
 - **Mentions go with the last part**, so that the notification arrives when the whole
   message has. The other parts carry no ``at``.
 - **A message that fits is returned as it is**, in a list of one.
+- **A ceiling**: more than ``max_parts`` parts (10 by default, about 200 KB) are refused
+  with :class:`~dingwire.core.errors.TooManyPartsError`. A text whose characters alone
+  need more is refused before anything is parsed or encoded, looking at no more of it than
+  it takes to know (so a 50 MB file is refused at once); any other is counted exactly.
 - Text and markdown messages split, and an action card too: its text goes out as markdown
   parts and the card, with its buttons, comes last. Link and feed cards have nothing that
   can be cut and raise :class:`~dingwire.core.errors.TooLargeError`.
@@ -28,7 +32,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, overload
 
-from dingwire.core.errors import MessageError, TooLargeError
+from dingwire.core.errors import MessageError, TooLargeError, TooManyPartsError
 from dingwire.core.mentions import body_key
 from dingwire.core.messages import ActionCard, At, Markdown, Message, Text, to_payload
 from dingwire.core.protocol import MAX_BODY_BYTES, encode_body
@@ -36,7 +40,11 @@ from dingwire.core.protocol import MAX_BODY_BYTES, encode_body
 if TYPE_CHECKING:
     from dingwire.content.cutting import Piece
 
-__all__ = ["split"]
+__all__ = ["DEFAULT_MAX_PARTS", "check_max_parts", "split"]
+
+#: The most parts :func:`split` makes unless told otherwise: about 200 KB of text, half a
+#: minute of a robot's budget (20 messages a minute).
+DEFAULT_MAX_PARTS = 10
 
 Part = Message | dict[str, Any]
 
@@ -49,14 +57,23 @@ _PLACEHOLDER = "x"
 
 
 @overload
-def split(message: Message, limit: int = MAX_BODY_BYTES) -> list[Message]: ...
+def split(
+    message: Message, limit: int = MAX_BODY_BYTES, *, max_parts: int = DEFAULT_MAX_PARTS
+) -> list[Message]: ...
 
 
 @overload
-def split(message: Mapping[str, Any], limit: int = MAX_BODY_BYTES) -> list[dict[str, Any]]: ...
+def split(
+    message: Mapping[str, Any], limit: int = MAX_BODY_BYTES, *, max_parts: int = DEFAULT_MAX_PARTS
+) -> list[dict[str, Any]]: ...
 
 
-def split(message: Message | Mapping[str, Any], limit: int = MAX_BODY_BYTES) -> list[Any]:
+def split(
+    message: Message | Mapping[str, Any],
+    limit: int = MAX_BODY_BYTES,
+    *,
+    max_parts: int = DEFAULT_MAX_PARTS,
+) -> list[Any]:
     """``message`` as parts whose JSON bodies are each at most ``limit`` bytes.
 
     Text and markdown (and action-card) messages are cut between blocks, numbered
@@ -68,23 +85,108 @@ def split(message: Message | Mapping[str, Any], limit: int = MAX_BODY_BYTES) -> 
     (3, 'Nightly report (1/3)', 'Nightly report (3/3)')
 
     A robot that adds a keyword tag to each part passes ``limit=20000 - len(tag bytes)``.
-    Raises :class:`TooLargeError` for a link or feed card that does not fit, or when
+    Raises :class:`TooManyPartsError` (a :class:`TooLargeError`) when it would take more
+    than ``max_parts`` parts — before anything is parsed when the text's size alone says
+    so — and :class:`TooLargeError` for a link or feed card that does not fit, or when
     ``limit`` leaves no room for text once the title, numbering and mentions are counted.
     """
     if not isinstance(limit, int) or isinstance(limit, bool) or limit <= 0:
         raise ValueError(f"limit must be a positive number of bytes, got {limit!r}")
+    check_max_parts(message, limit=limit, max_parts=max_parts)
     payload = to_payload(message)  # validates a dict, and adds the @ tokens mentions need
     size = len(encode_body(payload))
     if size <= limit:
         return [message]
     shape = _shape(message, payload, size, limit)
     texts = _pack_all(shape, limit)
+    if len(texts) > max_parts:
+        raise _too_many(len(texts), max_parts, limit, estimated=False)
     parts = [shape.part(i, len(texts), text) for i, text in enumerate(texts, 1)]
     for i, part in enumerate(parts, 1):
         body = len(encode_body(to_payload(part)))
         if body > limit:  # the arithmetic above is exact; this would be a bug
-            raise RuntimeError(f"dingwire: part {i} came out at {body} bytes, over {limit}")
+            raise RuntimeError(f"part {i} came out at {body} bytes, over {limit}")
     return parts
+
+
+# -- the ceiling --------------------------------------------------------------------------
+
+# What str.strip() takes away besides ASCII whitespace (str.isspace() beyond ASCII).
+_WIDE_SPACES = "\x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a"
+_WIDE_SPACES += "\u2028\u2029\u202f\u205f\u3000"
+_ASCII_SPACES = b" \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f"
+_SCAN = 1 << 16  # characters looked at in one go: bounds the memory a scan takes
+
+
+def check_max_parts(
+    message: Message | Mapping[str, Any],
+    *,
+    limit: int = MAX_BODY_BYTES,
+    max_parts: int = DEFAULT_MAX_PARTS,
+) -> None:
+    """Refuse, cheaply, a message whose text alone needs more than ``max_parts`` parts.
+
+    Splitting drops whitespace at most (blank lines, the break where a part ends), and a
+    part carries less than ``limit`` bytes of text, so a text with more than ``max_parts *
+    limit`` bytes of other characters takes more than ``max_parts`` parts. Only as much of
+    the text is looked at as it takes to know that: refusing a 50 MB text reads a few
+    hundred kilobytes of it, and encodes, copies and parses none of it. Anything else
+    passes, for :func:`split` to count exactly. Raises :class:`TooManyPartsError`, or
+    ``ValueError`` for a ``max_parts`` that is not a positive whole number.
+    """
+    if not isinstance(max_parts, int) or isinstance(max_parts, bool) or max_parts < 1:
+        raise ValueError(f"max_parts must be a whole number of parts, 1 or more, got {max_parts!r}")
+    text = _splittable_text(message)
+    capacity = max_parts * limit
+    if text is None or 4 * len(text) <= capacity:  # UTF-8: at most 4 bytes a character
+        return
+    seen = size = 0  # bytes of other characters than whitespace; bytes of JSON, about
+    for start in range(0, len(text), _SCAN):
+        chunk = text[start : start + _SCAN]
+        data = chunk.encode("utf-8", "surrogatepass")
+        seen += len(data.translate(None, _ASCII_SPACES))
+        size += len(data) + data.count(b"\n")  # a line break is written \n
+        if not chunk.isascii():
+            seen -= sum(chunk.count(c) * len(c.encode()) for c in _WIDE_SPACES if c in chunk)
+        if seen > capacity:
+            # The whole text as its start goes, for the message: about how many parts.
+            scanned = min(len(text), start + _SCAN)
+            estimate = -(-size * len(text) // (scanned * limit))
+            raise _too_many(max(estimate, max_parts + 1), max_parts, limit, estimated=True)
+
+
+def _splittable_text(message: Message | Mapping[str, Any]) -> str | None:
+    """The text :func:`split` would cut, read without validating anything."""
+    if isinstance(message, Text):
+        return message.content
+    if isinstance(message, Markdown | ActionCard):
+        return message.text
+    if not isinstance(message, Mapping):
+        return None
+    msgtype = message.get("msgtype")
+    if msgtype not in ("text", "markdown", "actionCard"):
+        return None
+    body = message.get(msgtype)
+    text = body.get(body_key(msgtype)) if isinstance(body, Mapping) else None
+    return text if isinstance(text, str) else None
+
+
+def _too_many(parts: int, max_parts: int, limit: int, *, estimated: bool) -> TooManyPartsError:
+    kb = max_parts * limit // 1000
+    count = f"about {parts:,} parts" if estimated else f"{parts:,} parts"
+    return TooManyPartsError(
+        f"split, the message would take {count} of {limit:,} bytes; max_parts={max_parts} "
+        f"allows {max_parts} (about {kb:,} KB); nothing was sent",
+        advice=(
+            f"send less (a file, a link to it), or allow {parts:,} parts with "
+            f"max_parts={parts}: each part is one of the 20 messages a minute DingTalk "
+            "takes from a robot"
+        ),
+        parts=parts,
+        max_parts=max_parts,
+        size=None,
+        limit=limit,
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,6 +6,7 @@
     ├── ConfigError                   no robot, bad config file, bad ``dingtalk://`` URL
     ├── MessageError (ValueError)     a message that DingTalk would refuse; .field
     │   └── TooLargeError             the JSON body is over 20,000 bytes; .size, .limit
+    │       └── TooManyPartsError         split, it would take more than max_parts; .parts
     ├── TransportError                nothing usable came back
     │   ├── ConnectError              the connection was never made: safe to retry
     │   ├── DeliveryUnknownError      sent, but no reply: the message may have arrived
@@ -69,6 +70,7 @@ __all__ = [
     "TimestampError",
     "TokenError",
     "TooLargeError",
+    "TooManyPartsError",
     "TransportError",
     "error_for",
 ]
@@ -132,6 +134,21 @@ class TooLargeError(MessageError):
         "shorten the message, or send it with split=True "
         "(`dingwire send` splits text and markdown automatically)"
     )
+
+
+class TooManyPartsError(TooLargeError):
+    """Split, the message would take more parts than ``max_parts`` allows; nothing was sent.
+
+    ``parts`` is how many it would take (an estimate when the text was refused for its size
+    before splitting; the message then says "about"), ``max_parts`` the ceiling it is over.
+    """
+
+    default_advice = "send less, or allow more parts with max_parts="
+
+    def __init__(self, message: str, *, parts: int, max_parts: int, **context: Any) -> None:
+        super().__init__(message, **context)
+        self.parts = parts
+        self.max_parts = max_parts
 
 
 class TransportError(DingwireError):
