@@ -46,8 +46,9 @@ from dingwire.core.policy import (
     DEFAULT_RATE,
     Rate,
     RetryPolicy,
-    parse_duration,
+    parse_lockout,
     parse_rate,
+    parse_timeout,
 )
 from dingwire.core.protocol import (
     DEFAULT_BASE_URL,
@@ -197,12 +198,10 @@ class BaseRobot:
         if len(self.keywords) > 10:
             raise ConfigError("keywords: DingTalk allows at most 10 keywords per robot")
         self.mention = mention
-        self.timeout = parse_duration(timeout, name="timeout")
-        if self.timeout <= 0:
-            raise ConfigError("timeout: must be positive; dingwire never waits forever")
+        self.timeout = parse_timeout(timeout)
         self.proxy = proxy or None
         self.rate = DEFAULT_RATE if rate_limit is _UNSET else parse_rate(rate_limit)
-        self.lockout = parse_duration(lockout, name="lockout")
+        self.lockout = parse_lockout(lockout)
         self.retry = retry if retry is not None else RetryPolicy()
         if org is not None and (not isinstance(org, str) or not org.strip()):
             raise ConfigError(f"org: expected the organisation's name, got {org!r}")
