@@ -388,6 +388,13 @@ def test_no_secret_on_the_page_the_api_or_the_log(caplog: pytest.LogCaptureFixtu
         )
         session = server.open_session(token)
         requests.post(session, json={"msgtype": "text", "text": {"content": "s"}}, timeout=10)
+        # A token under a misspelled name, or with no name, is masked like any other value.
+        for misspelled in (f"acess_token={token}", f"token={token}", token, f"x={secret}"):
+            requests.post(
+                f"{server.url}/robot/send?access_token=t&{misspelled}",
+                json={"msgtype": "text", "text": {"content": "告警 misspelled"}},
+                timeout=TIMEOUT,
+            )
         seen = [
             requests.get(server.url + path, timeout=TIMEOUT).text
             for path in (
@@ -413,4 +420,7 @@ def test_no_secret_on_the_page_the_api_or_the_log(caplog: pytest.LogCaptureFixtu
         assert secret_value not in everything
     assert f"…{token[-4:]}" in everything  # the masked token is shown
     assert "sign=**********" in logged
+    assert "acess_token=**********" in logged
     assert "310000" in logged
+    assert "&token=**********" in everything
+    assert f"timestamp={timestamp_ms}" in everything  # the one value shown as it is

@@ -13,6 +13,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+import requests
 
 import dingwire
 from dingwire.demo import showcase
@@ -140,6 +141,22 @@ def test_the_page_renders_every_type_and_updates_live(
             expect(shown).to_contain_text("*not italic* [no link](https:/")
             expect(shown).to_contain_text("<b>x</b> a&b \\ 1.")
             expect(shown.locator("em, strong, a, b, .mention")).to_have_count(0)
+
+            # a token under a misspelled name, or with none, is masked in a refusal's details
+            query = f"access_token=nobody&acess_token={keyword.token}&{signed.token}&timestamp=7"
+            requests.post(
+                f"{dingtalk_fake.url}/robot/send?{query}",
+                json={"msgtype": "text", "text": {"content": "告警"}},
+                timeout=10,
+            )
+            unknown = page.locator(".notice.refused[data-errcode='300005']")
+            expect(unknown).to_have_count(1)
+            expect(unknown.locator("details pre")).to_contain_text(
+                "/robot/send?access_token=**********&acess_token=**********&**********&timestamp=7"
+            )
+            html = page.content()
+            for secret in (signed.token, keyword.token, signed.secret or "-"):
+                assert secret not in html
 
             shot = tmp_path / "fake.png"
             # Tall enough to show every message at once, for the README.

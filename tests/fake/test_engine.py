@@ -685,7 +685,7 @@ def test_the_log_masks_token_sign_and_session() -> None:
     assert masked_query("access%5Ftoken=secret-token-value&SIGN=x") == (
         "access_token=…alue&SIGN=**********"
     )
-    assert masked_query("session=abc&x=a%20b") == "session=**********&x=a%20b"
+    assert masked_query("session=abc&x=a%20b") == "session=**********&x=**********"
     fake = robot_fake(secret=SECRET)
     send(fake, query=signed_query())
     shown = json.dumps([r.to_json() for r in fake.messages()], ensure_ascii=False)
@@ -694,6 +694,30 @@ def test_the_log_masks_token_sign_and_session() -> None:
     assert sign(SECRET, NOW_MS) not in shown
     assert quote(sign(SECRET, NOW_MS), safe="") not in shown
     assert TOKEN not in repr(fake.messages()[0])
+
+
+@pytest.mark.parametrize(
+    ("query", "shown"),
+    [
+        (f"acess_token={TOKEN}", "acess_token=**********"),
+        (f"token={TOKEN}", "token=**********"),
+        (f"accesstoken={TOKEN}&x=1", "accesstoken=**********&x=**********"),
+        (f"webhook_key={TOKEN}", "webhook_key=**********"),
+        (TOKEN, "**********"),
+        (f"access_token=t&{TOKEN}", "access_token=**********&**********"),
+        (f"ACCESS_TOKEN={TOKEN}", f"ACCESS_TOKEN=…{TOKEN[-4:]}"),
+        (f"session=abc&timestamp={NOW_MS}", f"session=**********&timestamp={NOW_MS}"),
+        ("timestamp=%C2%B2&sign=&access_token=", "timestamp=%C2%B2&sign=&access_token="),
+        (f"x={quote(TOKEN)}%20more", "x=**********"),
+    ],
+)
+def test_the_log_masks_every_query_value_but_the_timestamp(query: str, shown: str) -> None:
+    assert masked_query(query) == shown
+    fake = FakeDingTalk()
+    send(fake, query=f"access_token=t&{query}")
+    (record,) = fake.messages()
+    assert record.query == masked_query(f"access_token=t&{query}")
+    assert TOKEN not in json.dumps(record.to_json()) + repr(record)
 
 
 def test_labels_never_show_a_token() -> None:

@@ -38,17 +38,15 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, replace
 from typing import Any
-from urllib.parse import parse_qsl, quote
 
 from dingwire.core.errors import ConfigError
 from dingwire.core.protocol import MAX_BODY_BYTES
-from dingwire.core.redact import MASK, mask_token
 from dingwire.fake import replies
 from dingwire.fake.budgets import OrgBudget
 from dingwire.fake.checks import SEND_CHECKS, SESSION_CHECKS, first_refusal
 from dingwire.fake.config import FakeOrg, FakeRobot, FakeSettings
 from dingwire.fake.faults import Fault, FaultQueue
-from dingwire.fake.log import MessageLog, Record
+from dingwire.fake.log import MessageLog, Record, masked_query
 from dingwire.fake.robots import Robots, RobotState, robot_id, robot_label
 from dingwire.fake.rules import Context, first_params, parse_body
 from dingwire.fake.sessions import SESSION_PATH, Session, Sessions
@@ -99,25 +97,6 @@ class Outcome:
     drop: bool = False
     record: Record | None = None
     headers: tuple[tuple[str, str], ...] = ()
-
-
-def masked_query(query: str) -> str:
-    """``query`` re-encoded from its decoded parameters with the secret ones masked.
-
-    Rebuilding from the decoded pairs (rather than masking the raw text) also catches a
-    parameter whose *name* is percent-encoded, ``access%5Ftoken=…``, which DingTalk decodes.
-    """
-    parts = []
-    for key, value in parse_qsl(query, keep_blank_values=True):
-        lowered = key.lower()
-        if lowered == "access_token":
-            shown = mask_token(value) if value else ""
-        elif lowered in ("sign", "session"):
-            shown = MASK if value else ""
-        else:
-            shown = quote(value, safe="")
-        parts.append(f"{quote(key, safe='')}={shown}")
-    return "&".join(parts)
 
 
 class FakeDingTalk:

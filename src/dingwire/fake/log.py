@@ -4,9 +4,12 @@ Rules kept here:
 
 - A :class:`Record` holds what a test or a person needs (time, robot, parsed body,
   errcode, errmsg, HTTP status, fault) and nothing that grants access: the query string is
-  stored with ``access_token``, ``sign`` and ``session`` masked, the robot is named by its
-  configured name or its masked token, and the token itself is kept out of every JSON view
-  (it is held only so that a test can filter by the token it knows).
+  stored with every value masked but ``timestamp``'s (:func:`masked_query`: a token under a
+  misspelled name, ``acess_token=`` or ``token=``, is masked like the rest), the robot is
+  named by its configured name or its masked token, and the token itself is kept out of
+  every JSON view (it is held only so that a test can filter by the token it knows).
+- The payload is kept JSON-safe (:mod:`dingwire.fake.jsonio`), so that every view of the
+  log is JSON a strict parser reads.
 - Ids increase by one per request and never repeat, even across :meth:`MessageLog.clear`,
   so a live page can ask for "everything after id N".
 - The log keeps the last ``capacity`` records; older ones are forgotten in batches so
@@ -21,12 +24,33 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import parse_qsl, quote
 
+from dingwire.core.redact import mask_query
 from dingwire.fake import jsonio
 
-__all__ = ["MessageLog", "Record"]
+__all__ = ["MessageLog", "Record", "masked_query"]
 
 _BODY_FIELD = {"text": "content", "markdown": "text", "link": "text", "actionCard": "text"}
+
+
+def masked_query(query: str) -> str:
+    """``query`` as the log shows it: every value masked but ``timestamp``'s
+    (:func:`dingwire.core.redact.mask_query`, the one rule), each parameter first decoded as
+    DingTalk decodes it, so that ``access%5Ftoken=…`` is shown (and masked) as the
+    ``access_token`` it is.
+
+    >>> masked_query("access%5Ftoken=0123456789abcdef&timestamp=1&acess_token=x&sign=y")
+    'access_token=…cdef&timestamp=1&acess_token=**********&sign=**********'
+    """
+    items = []
+    for item in query.split("&"):
+        if "=" not in item:
+            items.append(item)  # a value without a name may be a token: the rule masks it
+            continue
+        for key, value in parse_qsl(item, keep_blank_values=True):
+            items.append(f"{quote(key, safe='')}={quote(value, safe='')}")
+    return mask_query("&".join(items))
 
 
 @dataclass(frozen=True, slots=True)
