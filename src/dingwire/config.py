@@ -61,7 +61,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 from dingwire.core.budget import DEFAULT_TIMEZONE, Quota, parse_quota
 from dingwire.core.errors import ConfigError, MessageError
 from dingwire.core.messages import At
-from dingwire.core.policy import parse_duration, parse_rate
+from dingwire.core.policy import parse_duration, parse_lockout, parse_rate, parse_timeout
 from dingwire.core.protocol import DEFAULT_BASE_URL
 from dingwire.core.redact import MASK, mask_token, mask_url
 
@@ -225,12 +225,14 @@ def _strings(value: Any, key: str, example: str, expand: Expand) -> tuple[str, .
     return tuple(items)
 
 
-def _duration(value: Any, key: str, expand: Expand) -> float:
+def _duration(
+    value: Any, key: str, expand: Expand, parse: Callable[..., float] = parse_duration
+) -> float:
     if isinstance(value, bool) or not isinstance(value, str | int | float):
         raise _wrong(key, 'a duration such as "5s", "10m" or a number of seconds', value)
     if isinstance(value, str):
         value = _text(value, key, 'a duration such as "5s"', expand)
-    return parse_duration(value, name=key)
+    return parse(value, name=key)
 
 
 def _webhook(value: Any, expand: Expand) -> dict[str, Any]:
@@ -280,8 +282,10 @@ def _robot_key(key: str, value: Any, expand: Expand) -> dict[str, Any]:
     if key == "rate_limit":
         expected = 'a rate such as "20/60s" (or "off": no minute window)'
         return {"rate_limit": parse_rate(_text(value, key, expected, expand))}
-    if key in ("lockout", "timeout"):
-        return {key: _duration(value, key, expand)}
+    if key == "timeout":
+        return {key: _duration(value, key, expand, parse_timeout)}
+    if key == "lockout":
+        return {key: _duration(value, key, expand, parse_lockout)}
     if key == "proxy":
         expected = 'a proxy URL such as "http://proxy.internal:3128"'
         return {"proxy": _text(value, key, expected, expand, secret=True)}
@@ -702,8 +706,10 @@ def settings_from_url(url: str) -> dict[str, Any]:
         for key, value in options.items():
             if key == "keywords":
                 settings["keywords"] = tuple(k for k in value.split(",") if k.strip())
-            elif key in ("timeout", "lockout"):
-                settings[key] = parse_duration(value, name=key)
+            elif key == "timeout":
+                settings[key] = parse_timeout(value)
+            elif key == "lockout":
+                settings[key] = parse_lockout(value)
             elif key == "rate_limit":
                 settings[key] = parse_rate(value)
             elif key == "quota":
