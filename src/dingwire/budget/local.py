@@ -516,6 +516,13 @@ class LocalBudgetStore:
                 self._conn.close()
             self._conn = None
 
+    def __del__(self) -> None:
+        # A store nobody closed (a robot's own "sqlite:///..." store, dropped with the robot)
+        # still closes its file; Python 3.13 warns of an unclosed database otherwise.
+        conn = self.__dict__.get("_conn")
+        if conn is not None and self.__dict__.get("_pid") == os.getpid():
+            conn.close()
+
     def _memory(self) -> MemoryBudgetStore:
         assert self._fallback is not None
         return self._fallback
