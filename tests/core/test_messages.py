@@ -235,7 +235,7 @@ def test_unknown_msgtype_and_non_messages() -> None:
 
 
 def test_a_single_mobile_string_is_one_mention() -> None:
-    assert At(mobiles="13800000000").mobiles == ("13800000000",)  # type: ignore[arg-type]
+    assert At(mobiles="13800000000").mobiles == ("13800000000",)
 
 
 @given(st.text(min_size=1).filter(lambda s: s.strip()))
@@ -247,3 +247,70 @@ def test_any_non_blank_text_is_a_valid_text_message(content: str) -> None:
 def test_anything_that_is_not_a_web_url_is_refused_as_a_link(url: str) -> None:
     with pytest.raises(MessageError):
         Link("t", "x", url)
+
+
+LONE = "\ud800"
+B = Button("ok", "https://a/")
+
+
+@pytest.mark.parametrize(
+    ("build", "field"),
+    [
+        (lambda: Text(f"disk {LONE} full"), "text.content"),
+        (lambda: Markdown(f"t{LONE}", "body"), "markdown.title"),
+        (lambda: Markdown("t", "body\udcff"), "markdown.text"),
+        (lambda: Link("t", LONE, "https://a/"), "link.text"),
+        (lambda: Link("t", "x", f"https://a/{LONE}"), "link.messageUrl"),
+        (lambda: ActionCard("t", "x", buttons=[Button(f"a{LONE}", "https://a/")]), "actionCard.singleTitle"),
+        (lambda: ActionCard("t", "x", buttons=[B, Button(f"b{LONE}", "https://a/")]), "actionCard.btns[1].title"),
+        (lambda: ActionCard(f"{LONE}", "x", buttons=[B]), "actionCard.title"),
+        (lambda: FeedCard([FeedItem("a", "https://a/", PIC), FeedItem(LONE, "https://a/", PIC)]), "feedCard.links[1].title"),
+        (lambda: Text("hi", at=At(mobiles=["138", f"139{LONE}"])), "at.atMobiles[1]"),
+        (lambda: At(user_ids=[f"u{LONE}"]), "at.atUserIds[0]"),
+    ],
+)  # fmt: skip
+def test_a_lone_surrogate_is_refused_naming_its_field(build: Any, field: str) -> None:
+    with pytest.raises(MessageError) as caught:
+        build()
+    assert caught.value.field == field
+    assert str(caught.value).startswith(f"{field}: holds a lone surrogate")
+
+
+def test_a_string_with_every_kind_of_real_text_is_fine() -> None:
+    text = "告警 🚨 emoji, 𝔘𝔫𝔦𝔠𝔬𝔡𝔢, \u200b zero-width, \U0010fffd private use"
+    assert Text(text).to_payload()["text"]["content"] == text
+
+
+def test_sequences_are_taken_as_people_write_them_and_kept_as_tuples() -> None:
+    at = At(mobiles=["13800000000"], user_ids=["u1"])
+    card = ActionCard("t", "x", buttons=[B, Button("no", "https://b/")])
+    feed = FeedCard([FeedItem("a", "https://a/", PIC)])
+    assert at.mobiles == ("13800000000",)
+    assert at.user_ids == ("u1",)
+    assert isinstance(card.buttons, tuple)
+    assert isinstance(feed.items, tuple)
+    # frozen and hashable, and equal whatever sequence they were built from
+    assert hash(at) == hash(At(mobiles=("13800000000",), user_ids=("u1",)))
+    assert card == ActionCard("t", "x", buttons=(B, Button("no", "https://b/")))
+    assert len({feed, FeedCard((FeedItem("a", "https://a/", PIC),))}) == 1
+    assert Text("x", at=at) == Text("x", at=At(mobiles=("13800000000",), user_ids=("u1",)))
+    # any iterable at run time, a single item too
+    assert At(mobiles=iter(["1"])).mobiles == ("1",)  # type: ignore[arg-type]
+    assert ActionCard("t", "x", buttons=B).buttons == (B,)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("build", "field", "says"),
+    [
+        (lambda: At(mobiles=13800000000), "at.atMobiles", "expected a list of str, got int"),
+        (lambda: At(user_ids={"u": 1}), "at.atUserIds", "got dict"),
+        (lambda: ActionCard("t", "x", buttons="ok"), "actionCard.btns", "got str"),
+        (lambda: ActionCard("t", "x", buttons=None), "actionCard.btns", "got NoneType"),
+        (lambda: FeedCard(5), "feedCard.links", "expected a list of FeedItem, got int"),
+    ],
+)
+def test_what_is_not_a_sequence_is_named(build: Any, field: str, says: str) -> None:
+    with pytest.raises(MessageError) as caught:
+        build()
+    assert caught.value.field == field
+    assert says in str(caught.value)

@@ -1,6 +1,8 @@
 """Building requests and reading replies, with fixed numbers for time."""
 
 import json
+import math
+from typing import Any
 
 import pytest
 
@@ -8,7 +10,9 @@ from dingwire import Text
 from dingwire.core.errors import (
     BadResponseError,
     BodyTooLargeError,
+    ConfigError,
     GatewayThrottledError,
+    MessageError,
     RateLimitedError,
     TimestampError,
     TooLargeError,
@@ -17,12 +21,15 @@ from dingwire.core.protocol import (
     MAX_BODY_BYTES,
     MAX_GATEWAY_WAIT,
     SendResult,
+    Webhook,
     build_request,
+    check_body_size,
     clock_note,
+    decode_body,
     encode_body,
     parse_reply,
 )
-from dingwire.core.signing import sign
+from dingwire.core.signing import sign, signed_url
 
 HOOK = "https://oapi.dingtalk.com/robot/send?access_token=abcdef0123456789"
 
@@ -142,3 +149,105 @@ def test_clock_note_variants() -> None:
     assert clock_note(1000, None) is None
     assert "behind" in (clock_note(0, 4000) or "")
     assert "90 s ahead" in (clock_note(100_000, 10) or "")
+
+
+def test_one_webhook_signs_every_attempt_as_signed_url_does() -> None:
+    hook = Webhook(f"{HOOK}&timestamp=1&sign=stale#frag", "SECx")
+    for timestamp in (0, 1_700_000_000_000, 1_700_000_000_001):
+        request = hook.request(b"{}", timestamp)
+        assert request.url == signed_url(hook.url, "SECx", timestamp)
+        assert request.url.count("timestamp=") == 1
+        assert request.body == b"{}"
+    assert Webhook(HOOK).request(b"{}").url == HOOK
+    assert "abcdef0123456789" not in repr(hook)
+    assert "SECx" not in repr(hook)
+    with pytest.raises(ValueError, match="timestamp_ms"):
+        hook.request(b"{}")
+
+
+def test_a_bad_webhook_is_refused_before_a_request_is_built() -> None:
+    with pytest.raises(ConfigError, match="carriage return"):
+        build_request(f"{HOOK}\r\nHost: evil", Text("x"))
+    with pytest.raises(ConfigError, match=r"^robots\.ops: webhook: "):
+        Webhook("https://h:99999/?access_token=x", name="robots.ops: webhook")
+
+
+def test_the_size_check_is_one_function() -> None:
+    assert check_body_size(b"x" * MAX_BODY_BYTES) == b"x" * MAX_BODY_BYTES
+    with pytest.raises(
+        TooLargeError, match="20,001 bytes of JSON; DingTalk accepts at most 20,000"
+    ):
+        check_body_size(b"x" * (MAX_BODY_BYTES + 1))
+    with pytest.raises(TooLargeError) as caught:
+        check_body_size(b"xyz", limit=2)
+    assert (caught.value.size, caught.value.limit) == (3, 2)
+
+
+@pytest.mark.parametrize(
+    ("payload", "field"),
+    [
+        ({"msgtype": "text", "text": {"content": "x"}, "n": math.nan}, "n"),
+        ({"msgtype": "text", "text": {"content": "x"}, "n": [math.inf]}, "n[0]"),
+        ({"msgtype": "text", "text": {"content": "\ud800"}}, "text.content"),
+        ({"msgtype": "text", "text": {"content": "x"}, "when": {1, 2}}, "when"),
+        ({"msgtype": "text", "text": {"content": "x"}, "n": 10**5000}, "n"),
+    ],
+)
+def test_nan_and_other_non_json_never_go_out(payload: dict[str, Any], field: str) -> None:
+    with pytest.raises(MessageError) as caught:
+        encode_body(payload)
+    assert caught.value.field == field
+
+
+def test_encode_body_refuses_nan_even_where_no_field_can_be_named() -> None:
+    class Odd(dict[str, Any]):
+        pass
+
+    assert encode_body(Odd(a=1.5)) == b'{"a":1.5}'
+    with pytest.raises(MessageError, match="nan is not a number"):
+        encode_body(Odd(a=math.nan))
+
+
+MESSAGE = b'{"msgtype": "text", "text": {"content": "hi"}}'
+
+
+def test_decode_body_reads_a_message_strictly() -> None:
+    assert decode_body(MESSAGE) == {"msgtype": "text", "text": {"content": "hi"}}
+    assert decode_body(MESSAGE.decode()) == decode_body(b"\xef\xbb\xbf" + MESSAGE)  # a BOM
+    assert decode_body(b'{"n": 1234567890123456789, "f": -1.5e300}')["n"] == 1234567890123456789
+
+
+# (JSON text, what the one line says)
+NOT_A_MESSAGE: list[tuple[bytes | str, str]] = [
+    (b"[" * 100_000 + b"]" * 100_000, "nested too deep"),
+    (b'{"a":' * 100_000 + b"1" + b"}" * 100_000, "nested too deep"),
+    (b'{"a":' * 40 + b"1" + b"}" * 40, "nested more than 32 deep"),
+    (b'{"n": ' + b"9" * 5000 + b"}", "a number of 5,000 characters (999999999999…) is longer"),
+    (b'{"n": 0.' + b"1" * 5000 + b"}", "a number of 5,002 characters"),
+    (b'{"n": -' + b"9" * 41 + b"}", "a number of 42 characters"),
+    (b'{"n": 1e400}', "1e400 is too large for a JSON number"),
+    (b'{"n": NaN}', "NaN is not a number JSON can carry"),
+    (b'{"n": Infinity}', "Infinity is not a number"),
+    (b'{"n": -Infinity}', "-Infinity is not a number"),
+    (b'{"a": 1, "a": 2}', "the key 'a' is given twice in one object"),
+    (b'{"s": "\\ud800"}', "s: holds a lone surrogate"),
+    (b"\xff\xfe{}", "not UTF-8 (byte 0 is 0xff)"),
+    (b"", "not JSON: Expecting value (line 1, column 1)"),
+    (b"{", "not JSON"),
+    (b'{"a": 1} x', "not JSON: Extra data"),
+    (b"[]", "a message is a JSON object ({...}), not an array"),
+    (b'"text"', "not a string"),
+    (b"null", "not null"),
+    (b"5", "not a number"),
+    (b" " * 1_000_001, "1,000,001 bytes of JSON is more than the 1,000,000 read"),
+]
+
+
+@pytest.mark.parametrize(("text", "says"), NOT_A_MESSAGE)
+def test_decode_body_refuses_in_one_clear_line(text: bytes | str, says: str) -> None:
+    with pytest.raises(MessageError) as caught:
+        decode_body(text)
+    message = str(caught.value)
+    assert says in message
+    assert "\n" not in message
+    assert len(message) < 200

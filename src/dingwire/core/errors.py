@@ -43,6 +43,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from dingwire.core.limits import MAX_BODY_BYTES
+
 __all__ = [
     "ApiError",
     "BadResponseError",
@@ -431,7 +433,7 @@ def error_for(errcode: int, errmsg: str, *, clock_note: str | None = None) -> Ap
         advice = f"{advice}; {clock_note}"
     extra: dict[str, Any] = {}
     if cls is BodyTooLargeError:
-        extra["limit"] = 20_000
+        extra["limit"] = MAX_BODY_BYTES
     summary = summarise_errmsg(errmsg) or "no errmsg"
     return cls(
         f"DingTalk refused the message: errcode {errcode}: {summary}",

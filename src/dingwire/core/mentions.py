@@ -8,19 +8,37 @@ only what is missing. Each function returns a new payload and leaves its argumen
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from dingwire.core.validation import text_fields
+from dingwire.core.validation import body_key, text_fields
 
-__all__ = ["body_key", "ensure_keyword", "ensure_mentions", "missing_mentions"]
+__all__ = [
+    "body_key",
+    "ensure_keyword",
+    "ensure_mentions",
+    "keyword_room",
+    "keyword_tag",
+    "missing_mentions",
+]
 
-_BODY_KEYS = {"text": "content", "markdown": "text", "link": "text", "actionCard": "text"}
+
+def keyword_tag(keyword: str) -> str:
+    """How a missing keyword is written into a message: ``【告警】``, then a space."""
+    return f"【{keyword}】"
 
 
-def body_key(msgtype: str) -> str | None:
-    """The field of ``msgtype``'s object that holds its main text, if it has one."""
-    return _BODY_KEYS.get(msgtype)
+def keyword_room(keywords: Sequence[str]) -> int:
+    """The most bytes of JSON :func:`ensure_keyword` can add to a message with ``keywords``.
+
+    What a splitter leaves free in each part: ``split(message, limit=MAX_BODY_BYTES -
+    keyword_room(keywords))`` gives parts that stay within the limit once tagged.
+    """
+    if not keywords:
+        return 0
+    added = json.dumps(f"{keyword_tag(keywords[0])} ", ensure_ascii=False)[1:-1]
+    return len(added.encode("utf-8"))
 
 
 def missing_mentions(payload: Mapping[str, Any]) -> list[str]:
@@ -57,7 +75,9 @@ def ensure_mentions(payload: Mapping[str, Any]) -> dict[str, Any]:
     if not missing:
         return result
     msgtype = payload["msgtype"]
-    key = _BODY_KEYS[msgtype]
+    key = body_key(msgtype)
+    if key is None:  # missing_mentions finds none for other types
+        return result
     obj = dict(payload[msgtype])
     # Markdown joins single newlines into one line, so the mentions get a paragraph.
     separator = "\n\n" if msgtype == "markdown" else "\n"
@@ -78,7 +98,7 @@ def ensure_keyword(payload: Mapping[str, Any], keywords: Sequence[str]) -> dict[
     fields = text_fields(payload)
     if any(k in f for k in keywords for f in fields):
         return result
-    tag = f"【{keywords[0]}】"
+    tag = keyword_tag(keywords[0])
     msgtype = payload.get("msgtype")
     if not isinstance(msgtype, str) or not isinstance(payload.get(msgtype), Mapping):
         return result

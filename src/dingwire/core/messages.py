@@ -5,6 +5,10 @@ construction runs the one validator, :func:`~dingwire.core.validation.validate_p
 strict mode on the JSON the message will become, so an error names the JSON field
 (``link.messageUrl``) exactly as DingTalk spells it.
 
+Sequences (``At(mobiles=[...])``, ``ActionCard(buttons=[...])``, ``FeedCard([...])``) may
+be lists, as people write them; each is kept as a tuple, so a message stays frozen and
+hashable. A string that is not text (a lone surrogate) is refused naming its field.
+
 Mind the casing, which is DingTalk's and not ours: ``link.messageUrl``/``picUrl``, but
 ``feedCard.links[].messageURL``/``picURL``, ``actionCard.singleURL`` and ``btns[].actionURL``.
 
@@ -14,7 +18,7 @@ Mind the casing, which is DingTalk's and not ours: ``link.messageUrl``/``picUrl`
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeAlias
 
@@ -37,11 +41,21 @@ __all__ = [
 ]
 
 
-def _strings(name: str, values: Iterable[str] | str) -> tuple[str, ...]:
-    if isinstance(values, str):
+def _tuple(field: str, values: object, kind: type) -> tuple[Any, ...]:
+    """``values`` (any sequence, or one ``kind``) as a tuple: the message stays hashable."""
+    if isinstance(values, kind):
         # At(mobiles="138...") would otherwise become one mention per digit.
         return (values,)
-    result = tuple(values)
+    if isinstance(values, str | bytes | Mapping) or not isinstance(values, Iterable):
+        raise MessageError(
+            f"{field}: expected a list of {kind.__name__}, got {type(values).__name__}",
+            field=field,
+        )
+    return tuple(values)
+
+
+def _strings(name: str, values: object) -> tuple[str, ...]:
+    result = _tuple(f"at.{name}", values, str)
     for v in result:
         if not isinstance(v, str):
             raise MessageError(
@@ -55,11 +69,12 @@ class At:
     """Who a text or markdown message mentions.
 
     The ``@mobile`` / ``@userid`` text DingTalk needs in the body for the mention to notify is
-    added for you when it is missing.
+    added for you when it is missing. ``mobiles`` and ``user_ids`` take any sequence (a list
+    as well as a tuple) and keep it as a tuple.
     """
 
-    mobiles: tuple[str, ...] = ()
-    user_ids: tuple[str, ...] = ()
+    mobiles: Sequence[str] = ()
+    user_ids: Sequence[str] = ()
     all: bool = False
 
     def __post_init__(self) -> None:
@@ -170,17 +185,18 @@ class ActionCard(Message):
 
     One button becomes DingTalk's whole-card form (``singleTitle``/``singleURL``); several
     become ``btns``. ``orientation`` lays several buttons out ``"vertical"`` or ``"horizontal"``.
+    ``buttons`` takes any sequence (a list as well as a tuple) and keeps it as a tuple.
     """
 
     title: str
     text: str
-    buttons: tuple[Button, ...] = field(kw_only=True)
+    buttons: Sequence[Button] = field(kw_only=True)
     orientation: Orientation = field(default="vertical", kw_only=True)
     hide_avatar: bool = field(default=False, kw_only=True)
     msgtype = "actionCard"
 
     def __post_init__(self) -> None:
-        buttons = (self.buttons,) if isinstance(self.buttons, Button) else tuple(self.buttons)
+        buttons = _tuple("actionCard.btns", self.buttons, Button)
         if not buttons:
             raise MessageError(
                 "actionCard.btns: an action card needs at least one button (buttons=[Button(...)])",
@@ -227,13 +243,16 @@ class FeedItem:
 
 @dataclass(frozen=True, slots=True)
 class FeedCard(Message):
-    """A list of linked items with pictures (DingTalk shows about nine on mobile)."""
+    """A list of linked items with pictures (DingTalk shows about nine on mobile).
 
-    items: tuple[FeedItem, ...]
+    ``items`` takes any sequence (a list as well as a tuple) and keeps it as a tuple.
+    """
+
+    items: Sequence[FeedItem]
     msgtype = "feedCard"
 
     def __post_init__(self) -> None:
-        items = (self.items,) if isinstance(self.items, FeedItem) else tuple(self.items)
+        items = _tuple("feedCard.links", self.items, FeedItem)
         if not items:
             raise MessageError(
                 "feedCard.links: a feed card needs at least one item (items=[FeedItem(...)])",

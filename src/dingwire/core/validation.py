@@ -10,21 +10,37 @@ Unknown keys are ignored, as DingTalk ignores them.
 show as meant: URLs that are not http(s) or ``dingtalk://``, a mention on a message type
 that cannot carry one, mobiles or user ids that are empty or contain spaces.
 
+``strict=True`` also refuses what cannot go out as JSON at all (:func:`check_values`): a
+string with a lone surrogate (``"\\ud800"``, left by bytes decoded with
+``errors="surrogateescape"``), NaN and infinities, integers beyond 64 bits, keys that are not
+strings, values that are not JSON (a ``set``, a ``datetime``), nesting deeper than
+:data:`MAX_DEPTH` — in every field, unknown ones included.
+
 Failures raise :class:`~dingwire.core.errors.MessageError` whose ``field`` is the JSON path
 (``"actionCard.btns[1].actionURL"``); ``errcode`` is 400105 for an unsupported msgtype.
+
+The table of text-bearing fields lives here too: :func:`body_key` (where a message's main
+text is: mentions and keyword tags go there) and :func:`text_fields` (every string a person
+reads: what a keyword check looks at).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from dingwire.core.errors import MessageError
+from dingwire.core.redact import mask_url
+from dingwire.core.urls import url_problem
 
 __all__ = [
+    "MAX_DEPTH",
     "MENTIONABLE_TYPES",
     "MSGTYPES",
+    "body_key",
     "check_url",
+    "check_values",
     "text_fields",
     "validate_payload",
 ]
@@ -32,7 +48,15 @@ __all__ = [
 MSGTYPES = ("text", "link", "markdown", "actionCard", "feedCard")
 MENTIONABLE_TYPES = frozenset({"text", "markdown"})
 
-_URL_SCHEMES = ("http://", "https://", "dingtalk://")
+_URL_SCHEMES = ("http", "https", "dingtalk")
+
+#: How deep a message may nest (DingTalk's own go four deep: ``actionCard.btns[1].title``).
+MAX_DEPTH = 32
+#: The integers JSON carries to DingTalk unharmed (it reads them as 64-bit numbers).
+_INT_RANGE = range(-(2**63), 2**63)
+
+#: Per msgtype, the field of its object that holds its main text.
+_BODY_KEYS = {"text": "content", "markdown": "text", "link": "text", "actionCard": "text"}
 
 
 def _fail(field: str, problem: str, *, errcode: int | None = None) -> MessageError:
@@ -40,13 +64,17 @@ def _fail(field: str, problem: str, *, errcode: int | None = None) -> MessageErr
 
 
 def check_url(field: str, value: object) -> None:
-    """Raise unless ``value`` is an absolute http(s) or ``dingtalk://`` URL."""
+    """Raise unless ``value`` is an absolute http(s) or ``dingtalk://`` URL.
+
+    The rule is :func:`dingwire.core.urls.url_problem`'s, non-ASCII letters allowed (a
+    browser shows ``https://例子.测试/?q=告警``).
+    """
     if not isinstance(value, str) or not value.strip():
         raise _fail(field, "a URL is required")
-    if not value.lower().startswith(_URL_SCHEMES) or len(value.split("://", 1)[1]) == 0:
-        raise _fail(field, f"must be an http(s) or dingtalk:// URL, got {value[:80]!r}")
-    if any(c.isspace() for c in value):
-        raise _fail(field, "a URL cannot contain spaces (percent-encode them as %20)")
+    problem = url_problem(value, schemes=_URL_SCHEMES, ascii_only=False)
+    if problem:
+        shown = value if len(value) <= 80 else f"{value[:80]}…"
+        raise _fail(field, f"{mask_url(shown, whole=True)!r} {problem}")
 
 
 def _required_str(obj: Mapping[str, Any], key: str, path: str) -> str:
@@ -172,10 +200,108 @@ def validate_payload(
         _validate_at(at, strict=strict)
         if strict and msgtype not in MENTIONABLE_TYPES and _mentions_anyone(at):
             raise _fail("at", f"a {msgtype} message cannot mention anyone (only text and markdown)")
+    if strict:
+        check_values(payload)
 
 
 def _mentions_anyone(at: Mapping[str, Any]) -> bool:
     return bool(at.get("atMobiles") or at.get("atUserIds") or at.get("isAtAll"))
+
+
+def check_values(payload: object) -> None:
+    """Raise :class:`MessageError` naming the first field that cannot go out as JSON.
+
+    What can: dicts with string keys, lists and tuples, strings that are text (no lone
+    surrogate), finite floats, 64-bit integers, booleans and ``None``, at most
+    :data:`MAX_DEPTH` deep.
+    """
+    if _sendable(payload, 0):
+        return  # the common case, without building a path for every field
+    stack: list[tuple[object, str, int]] = [(payload, "", 0)]
+    while stack:
+        value, path, depth = stack.pop()
+        if isinstance(value, str):
+            _check_text(path or "body", value)
+        elif value is None or isinstance(value, bool):
+            continue
+        elif isinstance(value, int):
+            if value not in _INT_RANGE:
+                raise _fail(
+                    path or "body",
+                    f"{_number(value)} is too large; DingTalk reads 64-bit integers",
+                )
+        elif isinstance(value, float):
+            if not math.isfinite(value):
+                raise _fail(path or "body", f"{value!r} is not a number JSON can carry")
+        elif isinstance(value, Mapping | list | tuple):
+            if depth >= MAX_DEPTH:
+                raise _fail(path or "body", f"is nested more than {MAX_DEPTH} deep")
+            children: list[tuple[object, str, int]] = []
+            if isinstance(value, Mapping):
+                for key, item in value.items():
+                    if not isinstance(key, str):
+                        raise _fail(path or "body", f"has the key {key!r}; JSON keys are strings")
+                    child = f"{path}.{key}" if path else key
+                    _check_text(child, key)
+                    children.append((item, child, depth + 1))
+            else:
+                children = [(item, f"{path}[{i}]", depth + 1) for i, item in enumerate(value)]
+            stack.extend(reversed(children))  # the first problem in reading order is told
+        else:
+            raise _fail(path or "body", f"a {type(value).__name__} cannot be sent as JSON")
+
+
+def _sendable(value: object, depth: int) -> bool:
+    """Whether ``value`` is plain JSON that :func:`check_values` passes (a quick look)."""
+    if type(value) is str:
+        return value.isascii() or _is_text(value)
+    if type(value) is dict:
+        return depth < MAX_DEPTH and all(
+            type(k) is str and (k.isascii() or _is_text(k)) and _sendable(v, depth + 1)
+            for k, v in value.items()
+        )
+    if type(value) is list or type(value) is tuple:
+        return depth < MAX_DEPTH and all(_sendable(v, depth + 1) for v in value)
+    if type(value) is int:
+        return value in _INT_RANGE
+    if type(value) is float:
+        return math.isfinite(value)
+    return value is None or type(value) is bool
+
+
+def _is_text(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _check_text(field: str, text: str) -> None:
+    if text.isascii():
+        return
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as error:
+        raise _fail(
+            field,
+            f"holds a lone surrogate ({text[error.start]!r} at character {error.start}), "
+            "which is not text: decode the source with its real encoding, or with "
+            "errors='replace'",
+        ) from None
+
+
+def _number(value: int) -> str:
+    """``123…`` as it reads, or ``a 5,000-digit number`` (never converting a huge one)."""
+    if value.bit_length() > 10_000:  # str() of it would be slow, or refused
+        return f"a number of {value.bit_length():,} bits"
+    text = str(value)
+    return text if len(text) <= 30 else f"a {len(text.lstrip('-')):,}-digit number"
+
+
+def body_key(msgtype: str) -> str | None:
+    """The field of ``msgtype``'s object that holds its main text, if it has one."""
+    return _BODY_KEYS.get(msgtype)
 
 
 def text_fields(payload: Mapping[str, Any]) -> list[str]:

@@ -18,7 +18,6 @@ allows; otherwise it raises :class:`RateLimitedError` / :class:`QuotaExceededErr
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import math
 import random
@@ -26,7 +25,6 @@ import time
 from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qs, urlsplit
 
 from dingwire.core.budget import MONTH, Budget, Quota, Verdict, parse_quota, quota_period
 from dingwire.core.errors import (
@@ -38,8 +36,8 @@ from dingwire.core.errors import (
     QuotaRefusedError,
     RateLimitedError,
     ThrottledError,
-    TooLargeError,
 )
+from dingwire.core.mentions import keyword_room
 from dingwire.core.messages import At, MessageLike, to_payload
 from dingwire.core.policy import (
     DEFAULT_LOCKOUT,
@@ -51,16 +49,17 @@ from dingwire.core.policy import (
     parse_timeout,
 )
 from dingwire.core.protocol import (
-    DEFAULT_BASE_URL,
     MAX_BODY_BYTES,
     Request,
     SendResult,
+    Webhook,
+    check_body_size,
     encode_body,
     parse_reply,
     prepare_payload,
 )
 from dingwire.core.redact import MASK, mask_url
-from dingwire.core.signing import sign_query, signing_template, unsigned_url
+from dingwire.core.urls import normalise_webhook, robot_key
 
 if TYPE_CHECKING:
     from dingwire.budget import BudgetStore
@@ -95,26 +94,6 @@ class StoreCall:
     args: tuple[Any, ...]
 
 
-def robot_key(webhook: str) -> str:
-    """The name of a robot's shared budget: a hash of the robot's identity in its URL.
-
-    Scheme and host in any case, the default port written or not, the query's other
-    parameters (timestamp, sign) in any order: ``https://OAPI.dingtalk.com:443/robot/send?
-    access_token=T`` and ``https://oapi.dingtalk.com/robot/send?access_token=T`` are one robot.
-    """
-    parts = urlsplit(unsigned_url(webhook.strip()))
-    scheme = parts.scheme.lower()
-    try:
-        port = parts.port
-    except ValueError:
-        port = None
-    port = port or (443 if scheme == "https" else 80)
-    query = parse_qs(parts.query)
-    identity = [f"{k}={v[0]}" for k in ("access_token", "session") if (v := query.get(k))]
-    base = f"{scheme}://{(parts.hostname or '').lower()}:{port}{parts.path or '/'}?{'&'.join(identity)}"
-    return hashlib.sha256(base.encode("utf-8", "surrogatepass")).hexdigest()[:24]
-
-
 def _clock_time(moment: float, now: float) -> str:
     """``14:02:31`` (this machine's local time), with the date when it is not within a day."""
     if abs(moment - now) < 86_400:
@@ -132,29 +111,6 @@ def _renewal(quota: Quota | None, moment: float) -> str:
     if quota is not None and quota.period != MONTH:
         return local.strftime(f"%Y-%m-%d %H:%M:%S {zone}")
     return local.strftime(f"%Y-%m-%d %H:%M {zone}")
-
-
-def normalise_webhook(webhook: str) -> str:
-    """A full webhook URL from a URL or a bare access token; refuse anything else."""
-    webhook = webhook.strip()
-    if not webhook:
-        raise ConfigError("webhook: empty; give the robot's webhook URL or its access token")
-    if "://" not in webhook:
-        if any(c in webhook for c in "/?&= "):
-            raise ConfigError(f"webhook: {mask_url(webhook)!r} is neither a URL nor a token")
-        return f"{DEFAULT_BASE_URL}/robot/send?access_token={webhook}"
-    parts = urlsplit(webhook)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ConfigError(
-            f"webhook: {mask_url(webhook)!r} is not an http(s) URL "
-            "(for dingtalk://SECRET@TOKEN use Robot.from_url)"
-        )
-    if "access_token" not in parse_qs(parts.query) and "session" not in parse_qs(parts.query):
-        raise ConfigError(
-            f"webhook: {mask_url(webhook)!r} has no access_token; copy the whole URL "
-            "from the robot's settings"
-        )
-    return webhook
 
 
 def _store(store: BudgetStore | str | None) -> BudgetStore:
@@ -188,10 +144,12 @@ class BaseRobot:
         name: str | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.webhook = normalise_webhook(webhook)
         if secret is not None and not isinstance(secret, str):
             raise ConfigError("secret: must be a string (the robot's SEC… secret)")
         self._secret = secret.strip() if secret else None
+        # The one URL rule (dingwire.core.urls), checked before anything connects.
+        self._webhook = Webhook(webhook, self._secret)
+        self.webhook = self._webhook.url
         if isinstance(keywords, str):
             keywords = [keywords]
         self.keywords = tuple(k for k in keywords if k)
@@ -211,7 +169,6 @@ class BaseRobot:
         self._clock = clock
         self._rng = random.Random()
         self._key = robot_key(self.webhook)
-        self._template = signing_template(self.webhook)
 
     @property
     def secret(self) -> str | None:
@@ -255,33 +212,22 @@ class BaseRobot:
             return [body]
         from dingwire.content import split as split_message
 
-        room = max((len(f"【{k}】 ".encode()) for k in self.keywords), default=0)
+        room = keyword_room(self.keywords)
         parts = split_message(self._with_default_mention(message), limit=MAX_BODY_BYTES - room)
         return [self._body(prepare_payload(to_payload(part), self.keywords)) for part in parts]
 
     def _body(self, payload: dict[str, Any]) -> bytes:
-        body = encode_body(payload)
-        if len(body) > MAX_BODY_BYTES:
-            raise TooLargeError(
-                f"the message is {len(body):,} bytes of JSON; "
-                f"DingTalk accepts at most {MAX_BODY_BYTES:,}",
-                size=len(body),
-                limit=MAX_BODY_BYTES,
-            )
-        return body
+        return check_body_size(encode_body(payload))
 
     def request(self, message: MessageLike, timestamp_ms: int | None = None) -> Request:
         """The signed request for ``message`` at ``timestamp_ms`` (now, by default)."""
         return self._request(self.body(message), timestamp_ms)
 
     def _request(self, body: bytes, timestamp_ms: int | None = None) -> Request:
-        url = self.webhook
-        if self._secret:
-            ts = timestamp_ms if timestamp_ms is not None else round(self._clock() * 1000)
-            # signed_url(), with the webhook parsed once per robot rather than per send.
-            prefix, suffix = self._template
-            url = f"{prefix}{sign_query(self._secret, ts)}{suffix}"
-        return Request(url=url, body=body)
+        # The webhook was parsed once, when the robot was built: signing is string work.
+        if self._secret and timestamp_ms is None:
+            timestamp_ms = round(self._clock() * 1000)
+        return self._webhook.request(body, timestamp_ms)
 
     # -- budgets ----------------------------------------------------------------------
 
