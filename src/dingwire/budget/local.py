@@ -42,7 +42,7 @@ if TYPE_CHECKING:
 
 __all__ = ["FILENAME", "LocalBudgetStore", "default_cache_dir", "default_store"]
 
-logger = logging.getLogger("dingwire.budget")
+logger = logging.getLogger(__name__)
 
 FILENAME = "budget.sqlite3"
 #: How long a process waits for another's transaction before giving up on the store.
