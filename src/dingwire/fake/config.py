@@ -39,7 +39,6 @@ must name a configured organisation; quotas are :func:`dingwire.core.budget.pars
 from __future__ import annotations
 
 import ipaddress
-import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -205,17 +204,7 @@ class FakeRobot:
             raise ConfigError(f"{where}: org must be the name of an [orgs.NAME] table")
         if self.org is not None:
             _text(self.org, f"{where}: org")
-        lockout = self.lockout
-        if (
-            isinstance(lockout, bool)
-            or not isinstance(lockout, int | float)
-            or not math.isfinite(lockout)
-            or not 0 <= lockout <= MAX_LOCKOUT
-        ):
-            raise ConfigError(
-                f"{where}: lockout must be a number of seconds from 0 to {MAX_LOCKOUT:.0f} "
-                f"(a day), got {lockout!r}"[:240]
-            )
+        parse_duration(self.lockout, name=f"{where}: lockout", maximum=MAX_LOCKOUT)
         object.__setattr__(self, "faults", tuple(self.faults))
 
     @classmethod
@@ -423,8 +412,7 @@ def parse_fake_config(
             raise ConfigError(f"{where}: [fake]: accept_image must be true or false")
         kwargs["accept_image"] = fake["accept_image"]
     if "session_ttl" in fake:
-        name = f"{where}: [fake]: session_ttl"
-        kwargs["session_ttl"] = check_ttl(parse_duration(fake["session_ttl"], name=name), name=name)
+        kwargs["session_ttl"] = check_ttl(fake["session_ttl"], name=f"{where}: [fake]: session_ttl")
     if "history" in fake:
         if not isinstance(fake["history"], int) or isinstance(fake["history"], bool):
             raise ConfigError(f"{where}: [fake]: history must be an integer")

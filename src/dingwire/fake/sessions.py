@@ -13,12 +13,11 @@ Rules kept here (API.md §6):
 
 from __future__ import annotations
 
-import math
 import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from dingwire.core.errors import ConfigError
+from dingwire.core.policy import parse_duration
 
 __all__ = ["MAX_SESSION_TTL", "SESSION_PATH", "Session", "Sessions", "check_ttl"]
 
@@ -29,19 +28,15 @@ MAX_SESSION_TTL = 30 * 86400.0
 
 
 def check_ttl(value: object, *, name: str = "session ttl") -> float:
-    """``value`` as a session's lifetime in seconds, or :class:`ConfigError` naming ``name``,
-    what was given and what is expected."""
-    expected = f"a number of seconds, more than 0 and at most {MAX_SESSION_TTL:.0f} (30 days)"
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ConfigError(f"{name}: expected {expected}, got {_shown(value)}")
-    if not (isinstance(value, int) or math.isfinite(value)) or not 0 < value <= MAX_SESSION_TTL:
-        raise ConfigError(f"{name}: expected {expected}, got {_shown(value)}")
-    return float(value)
-
-
-def _shown(value: object) -> str:
-    text = repr(value)
-    return text if len(text) <= 40 else f"{text[:30]}… ({len(text):,} characters)"
+    """``value`` (seconds, or a duration such as ``"90m"``) as a session's lifetime, or
+    :class:`~dingwire.core.errors.ConfigError` naming ``name``, what was given and what is
+    expected (the core's rule for durations, more than 0, at most 30 days)."""
+    return parse_duration(
+        value,  # type: ignore[arg-type]  # any JSON value: parse_duration checks its type
+        name=name,
+        positive=True,
+        maximum=MAX_SESSION_TTL,
+    )
 
 
 @dataclass(frozen=True, slots=True)
