@@ -62,8 +62,8 @@ from dingwire.core.budget import DEFAULT_TIMEZONE, Quota, parse_quota
 from dingwire.core.errors import ConfigError, MessageError
 from dingwire.core.messages import At
 from dingwire.core.policy import parse_duration, parse_lockout, parse_rate, parse_timeout
-from dingwire.core.protocol import DEFAULT_BASE_URL
 from dingwire.core.redact import MASK, mask_token, mask_url
+from dingwire.core.urls import DEFAULT_BASE_URL, normalise_webhook
 
 if TYPE_CHECKING:
     from dingwire.transport.base import BaseRobot
@@ -243,9 +243,7 @@ def _webhook(value: Any, expand: Expand) -> dict[str, Any]:
             return settings_from_url(webhook)
         except ConfigError as error:
             raise ConfigError(f"webhook: {error.message}", advice=error.advice) from None
-    from dingwire.transport.base import normalise_webhook
-
-    normalise_webhook(webhook)  # the robot's own rule; its errors say "webhook: ..."
+    normalise_webhook(webhook)  # the robot's own rule (core.urls); its errors say "webhook: ..."
     return {"webhook": webhook}
 
 
