@@ -91,3 +91,11 @@ def test_what_is_served_is_strict_json_or_a_bug_raised() -> None:
     with pytest.raises(ValueError, match="JSON compliant"):
         jsonio.dumps({"n": float("inf")})
     assert json.loads(jsonio.dumps({"a": [1, None, True]})) == {"a": [1, None, True]}
+
+
+@pytest.mark.parametrize(
+    ("text", "found"),
+    [("ok", None), ("告警 😀", None), ("a\ud800b", "\ud800"), ("\udfff", "\udfff"), ("", None)],
+)
+def test_lone_surrogate_finds_what_no_utf8_can_hold(text: str, found: str | None) -> None:
+    assert jsonio.lone_surrogate(text) == found

@@ -50,6 +50,7 @@ from dingwire.core.budget import DEFAULT_TIMEZONE, MONTH, Quota, parse_quota
 from dingwire.core.errors import ConfigError
 from dingwire.core.policy import DEFAULT_LOCKOUT, DEFAULT_RATE, Rate, parse_duration, parse_rate
 from dingwire.fake.faults import Fault
+from dingwire.fake.jsonio import lone_surrogate
 from dingwire.fake.replies import Style
 from dingwire.fake.sessions import check_ttl
 
@@ -138,13 +139,11 @@ def _strings(value: object, where: str) -> tuple[str, ...]:
 def _text(value: str, where: str) -> None:
     """Refuse a string that cannot be UTF-8 (a lone surrogate): it could be neither signed,
     nor matched, nor shown."""
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError as error:
-        bad = value[error.start]
+    bad = lone_surrogate(value)
+    if bad is not None:
         raise ConfigError(
             f"{where}: holds a lone surrogate ({bad!r}), which is not text; fix the string"
-        ) from None
+        )
 
 
 @dataclass(frozen=True, slots=True)

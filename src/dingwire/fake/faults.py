@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, cast
 
 from dingwire.core.errors import ConfigError
+from dingwire.fake.jsonio import lone_surrogate
 
 __all__ = ["DEFAULT_LOCATION", "DEFAULT_WAIT", "FAULT_KINDS", "Fault", "FaultKind", "FaultQueue"]
 
@@ -113,11 +114,10 @@ class Fault:
             raise ConfigError("fault: status must be an HTTP status code")
         if not isinstance(self.errcode, int) or isinstance(self.errcode, bool):
             raise ConfigError("fault: errcode must be an integer")
-        if self.errmsg is not None:
-            try:
-                self.errmsg.encode("utf-8")
-            except (AttributeError, UnicodeEncodeError):
-                raise ConfigError("fault: errmsg must be text (no lone surrogate)") from None
+        if self.errmsg is not None and (
+            not isinstance(self.errmsg, str) or lone_surrogate(self.errmsg) is not None
+        ):
+            raise ConfigError("fault: errmsg must be text (no lone surrogate)")
         if self.kind in ("slow", "latency") and not (0 < self.delay <= _MAX_DELAY):
             raise ConfigError(f"fault: a {self.kind} fault needs a delay between 0 and 600 seconds")
         if isinstance(self.wait, bool) or not isinstance(self.wait, int) or self.wait < 0:

@@ -24,7 +24,7 @@ import math
 import re
 from typing import Any, Literal
 
-__all__ = ["MAX_DEPTH", "NotJsonError", "dumps", "loads"]
+__all__ = ["MAX_DEPTH", "NotJsonError", "dumps", "loads", "lone_surrogate"]
 
 #: How deep JSON may nest in what the fake reads.
 MAX_DEPTH = 512
@@ -35,6 +35,12 @@ _MAYBE_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]")  # only such escapes can ma
 
 class NotJsonError(ValueError):
     """The bytes are not strict JSON; ``str(error)`` says why, in a few words."""
+
+
+def lone_surrogate(text: str) -> str | None:
+    """The first lone surrogate in ``text`` (which no UTF-8 can hold), if any."""
+    found = _LONE.search(text)
+    return found.group() if found else None
 
 
 def _constant(name: str) -> Any:
