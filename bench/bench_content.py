@@ -1,4 +1,5 @@
-"""Benchmark: normalise (to_dingtalk_markdown) and split, on 10 KB, 100 KB and 1 MB reports.
+"""Benchmark: normalise (to_dingtalk_markdown) and split, on 10 KB, 100 KB and 1 MB reports;
+and refusing a 50 MB one (more than max_parts), in time and memory.
 
 Run on purpose, not in the test suite::
 
@@ -10,6 +11,10 @@ a paragraph mixing English and Chinese with links and bold, a bullet list, and n
 a results table, a log tail in a code block and a quote. Each size is timed several times
 and the best run is reported (the least disturbed by other work on the machine). The time
 per KB should stay flat from 10 KB to 1 MB (linear), and 1 MB should take under a second.
+
+The last rows build a 50 MB message and have ``split`` and ``Robot.bodies(split=True)``
+refuse it (it would take some 2,500 parts; ``max_parts`` is 10): each should take a few
+milliseconds and a peak of well under a megabyte (``tracemalloc``) beyond the text itself.
 """
 
 from __future__ import annotations
@@ -19,8 +24,11 @@ import random
 import statistics
 import sys
 import time
+import tracemalloc
+from collections.abc import Callable
+from typing import TypeVar
 
-from dingwire import Markdown
+from dingwire import Markdown, MemoryBudgetStore, Robot, TooLargeError
 from dingwire.content import split, to_dingtalk_markdown
 
 SIZES = (10_000, 100_000, 1_000_000)
@@ -105,7 +113,7 @@ def run(text: str) -> tuple[float, float, int]:
     start = time.perf_counter()
     normalised = to_dingtalk_markdown(text)
     middle = time.perf_counter()
-    parts = split(Markdown("Nightly report 日报", normalised))
+    parts = split(Markdown("Nightly report 日报", normalised), max_parts=10_000)
     end = time.perf_counter()
     return middle - start, end - middle, len(parts)
 
@@ -139,7 +147,48 @@ def main(argv: list[str]) -> int:
         )
     spread = max(per_kb) / statistics.mean(per_kb)
     print(f"ms/KB varies by a factor of {spread:.2f} from the mean across sizes (1.0 = linear)")
+    refusals()
     return 0
+
+
+def refusals() -> None:
+    """Refusing a 50 MB report: seconds and peak memory of each way in."""
+    text = (report(1_000_000) + "\n\n") * 50
+    robot = Robot(
+        "http://127.0.0.1:9/robot/send?access_token=bench",
+        keywords=["告警"],
+        budget_store=MemoryBudgetStore(),
+    )
+    message = measured("building Markdown(title, text)", lambda: Markdown("Nightly", text))
+    ways: list[tuple[str, Callable[[], object]]] = [
+        ("split(message)", lambda: split(message)),
+        ("Robot.bodies(split=True)", lambda: robot.bodies(message, split=True)),
+    ]
+    for name, way in ways:
+        try:
+            measured(name, way)
+        except TooLargeError as error:
+            print(f"{'':<32} refused: about {getattr(error, 'parts', '?'):,} parts")
+        else:
+            raise SystemExit(f"{name}: not refused")
+
+
+T = TypeVar("T")
+
+
+def measured(name: str, work: Callable[[], T]) -> T:
+    """``work()``, its time and its peak memory printed (also when it raises)."""
+    if name.startswith("building"):
+        print(f"\n{'a 50 MB report':<32} {'time':>8} {'peak memory':>12}")
+    tracemalloc.start()
+    start = time.perf_counter()
+    try:
+        return work()
+    finally:
+        seconds = time.perf_counter() - start
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        print(f"{name:<32} {seconds * 1000:>6.1f}ms {peak / 1000:>9.0f} KB")
 
 
 if __name__ == "__main__":

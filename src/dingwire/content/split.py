@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, overload
 
 from dingwire.core.errors import MessageError, TooLargeError, TooManyPartsError
+from dingwire.core.limits import DEFAULT_MAX_PARTS
 from dingwire.core.mentions import body_key
 from dingwire.core.messages import ActionCard, At, Markdown, Message, Text, to_payload
 from dingwire.core.protocol import MAX_BODY_BYTES, encode_body
@@ -41,10 +42,6 @@ if TYPE_CHECKING:
     from dingwire.content.cutting import Piece
 
 __all__ = ["DEFAULT_MAX_PARTS", "check_max_parts", "split"]
-
-#: The most parts :func:`split` makes unless told otherwise: about 200 KB of text, half a
-#: minute of a robot's budget (20 messages a minute).
-DEFAULT_MAX_PARTS = 10
 
 Part = Message | dict[str, Any]
 

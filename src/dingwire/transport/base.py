@@ -22,8 +22,8 @@ import logging
 import math
 import random
 import time
-from collections.abc import Callable, Generator, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
+from dataclasses import dataclass, fields, replace
 from typing import TYPE_CHECKING, Any
 
 from dingwire.core.budget import MONTH, Budget, Quota, Verdict, parse_quota, quota_period
@@ -37,6 +37,7 @@ from dingwire.core.errors import (
     RateLimitedError,
     ThrottledError,
 )
+from dingwire.core.limits import DEFAULT_MAX_PARTS
 from dingwire.core.mentions import keyword_room
 from dingwire.core.messages import At, MessageLike, to_payload
 from dingwire.core.policy import (
@@ -66,7 +67,7 @@ if TYPE_CHECKING:
 
 __all__ = ["BaseRobot", "Reply", "StoreCall", "normalise_webhook", "robot_key"]
 
-logger = logging.getLogger("dingwire")
+logger = logging.getLogger(__name__)
 
 #: How often a send that waits on another send still in flight looks again.
 IN_FLIGHT_POLL = 0.05
@@ -111,6 +112,18 @@ def _renewal(quota: Quota | None, moment: float) -> str:
     if quota is not None and quota.period != MONTH:
         return local.strftime(f"%Y-%m-%d %H:%M:%S {zone}")
     return local.strftime(f"%Y-%m-%d %H:%M {zone}")
+
+
+def _holds_text_longer_than(message: MessageLike, length: int) -> bool:
+    """Whether a field of ``message`` (of its msgtype's object, for a dict) is a string of
+    more than ``length`` characters: cheap, and validating nothing."""
+    values: Iterable[object] = ()
+    if isinstance(message, Mapping):
+        body = message.get(str(message.get("msgtype")))
+        values = body.values() if isinstance(body, Mapping) else ()
+    else:
+        values = (getattr(message, f.name, None) for f in fields(message))  # type: ignore[arg-type]
+    return any(isinstance(v, str) and len(v) > length for v in values)
 
 
 def _store(store: BudgetStore | str | None) -> BudgetStore:
@@ -198,22 +211,32 @@ class BaseRobot:
         """The exact bytes this robot would send; raises :class:`TooLargeError` if too big."""
         return self._body(self.payload(message))
 
-    def bodies(self, message: MessageLike, *, split: bool = False) -> list[bytes]:
-        """The bodies that send ``message``: one, or with ``split=True`` as many as it takes.
+    def bodies(
+        self, message: MessageLike, *, split: bool = False, max_parts: int = DEFAULT_MAX_PARTS
+    ) -> list[bytes]:
+        """The bodies that send ``message``: one, or with ``split=True`` as many as it takes,
+        up to ``max_parts``.
 
         Parts come from :func:`dingwire.split`; the robot's default mention goes with the last
-        part only, and room is left in every part for the keyword the robot may add.
+        part only, and room is left in every part for the keyword the robot may add. More
+        than ``max_parts`` parts raise :class:`TooManyPartsError`, a text far too long for
+        them before it is even encoded.
         """
         if not split:
             return [self.body(message)]
+        limit = MAX_BODY_BYTES - keyword_room(self.keywords)
+        if _holds_text_longer_than(message, max_parts * limit // 4):
+            # Far too long, perhaps: refused before the text is validated and encoded whole.
+            from dingwire.content.split import check_max_parts
+
+            check_max_parts(message, limit=limit, max_parts=max_parts)
         whole = self.payload(message)
         body = encode_body(whole)
         if len(body) <= MAX_BODY_BYTES:
             return [body]
-        from dingwire.content import split as split_message
+        from dingwire.content.split import split as split_message
 
-        room = keyword_room(self.keywords)
-        parts = split_message(self._with_default_mention(message), limit=MAX_BODY_BYTES - room)
+        parts = split_message(self._with_default_mention(message), limit=limit, max_parts=max_parts)
         return [self._body(prepare_payload(to_payload(part), self.keywords)) for part in parts]
 
     def _body(self, payload: dict[str, Any]) -> bytes:
@@ -301,9 +324,10 @@ class BaseRobot:
         *,
         block: bool,
         split: bool = False,
+        max_parts: int = DEFAULT_MAX_PARTS,
         max_wait: float | None = None,
     ) -> Generator[Request | float | StoreCall, Any, SendResult]:
-        bodies = self.bodies(message, split=split)
+        bodies = self.bodies(message, split=split, max_parts=max_parts)
         if max_wait is not None and not max_wait >= 0:
             raise ValueError("max_wait must be a number of seconds, not negative")
         # The latest moment a wait may end: `soft` for the minute budget (a blocking send

@@ -12,6 +12,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
 
 from dingwire.core.errors import DingwireError, TransportError
+from dingwire.core.limits import DEFAULT_MAX_PARTS
 from dingwire.core.messages import MessageLike
 from dingwire.core.protocol import Request, SendResult
 from dingwire.transport.base import BaseRobot, Reply, StoreCall
@@ -79,6 +80,7 @@ class Robot(BaseRobot, _Constructors):
         *,
         block: bool = True,
         split: bool = False,
+        max_parts: int = DEFAULT_MAX_PARTS,
         max_wait: float | None = None,
     ) -> SendResult:
         """Send ``message``; return on ``errcode == 0``, raise a :class:`DingwireError` otherwise.
@@ -87,9 +89,13 @@ class Robot(BaseRobot, _Constructors):
         ``max_wait`` it waits at most that many seconds in all, and with ``block=False`` not
         at all, raising :class:`RateLimitedError` (``retry_after`` says how long) instead.
         A message over 20,000 bytes raises :class:`TooLargeError` unless ``split=True``,
-        which sends it as numbered parts, in order.
+        which sends it as numbered parts, in order: at most ``max_parts`` of them (10, about
+        200 KB, by default); a message that would take more raises
+        :class:`TooManyPartsError` before anything is sent.
         """
-        flow = self._send_flow(message, block=block, split=split, max_wait=max_wait)
+        flow = self._send_flow(
+            message, block=block, split=split, max_parts=max_parts, max_wait=max_wait
+        )
         try:
             step = next(flow)
             while True:
@@ -154,10 +160,13 @@ class AsyncRobot(BaseRobot, _Constructors):
         *,
         block: bool = True,
         split: bool = False,
+        max_parts: int = DEFAULT_MAX_PARTS,
         max_wait: float | None = None,
     ) -> SendResult:
         """Send ``message``; the same contract as :meth:`Robot.send`."""
-        flow = self._send_flow(message, block=block, split=split, max_wait=max_wait)
+        flow = self._send_flow(
+            message, block=block, split=split, max_parts=max_parts, max_wait=max_wait
+        )
         try:
             step = next(flow)
             while True:
