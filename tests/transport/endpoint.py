@@ -1,13 +1,18 @@
 """A real local HTTP endpoint that plays DingTalk's part as each test scripts it.
 
 Each request takes the next scripted behaviour (then the default, errcode 0): a JSON reply,
-an HTTP status, any raw answer (status, body, headers), a reply held back until the test releases it (a timeout), or a dropped
-connection. Every request is recorded with its path, query, headers and body.
+an HTTP status, any raw answer (status, body, headers), a reply held back until the test
+releases it (a timeout), a connection dropped (closed or reset) after the request was read,
+or any bytes at all as the reply. Every request is recorded with its path, query, headers
+and body.
 """
 
 from __future__ import annotations
 
 import json
+import socket
+import struct
+import sys
 import threading
 from collections import deque
 from dataclasses import dataclass, field
@@ -69,14 +74,31 @@ def _handler(endpoint: Endpoint) -> type[BaseHTTPRequestHandler]:
             )
             behaviour = endpoint.script.popleft() if endpoint.script else ("json", 0, "ok")
             kind = behaviour[0]
-            if kind == "drop":
+            if kind == "drop":  # the request was read; the connection ends without a reply
                 self.close_connection = True
                 self.connection.shutdown(2)
+                return
+            if kind == "reset":  # the same, with a TCP reset rather than an orderly close
+                self.close_connection = True
+                self.connection.setsockopt(
+                    socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
+                )
+                self.connection.close()
+                return
+            if kind == "bytes":  # ("bytes", b"..."): these bytes as the reply, then close
+                self.close_connection = True
+                self.wfile.write(behaviour[1])
+                self.wfile.flush()
+                self.connection.shutdown(socket.SHUT_WR)
                 return
             if kind == "hold":
                 endpoint.release.wait(10)
                 behaviour = ("json", 0, "ok")
                 kind = "json"
+            if kind == "closing":  # errcode 0, then the connection closes (no "Connection: close")
+                self.close_connection = True
+                kind = "json"
+                behaviour = ("json", 0, "ok")
             if kind == "json":
                 self._reply(200, json.dumps({"errcode": behaviour[1], "errmsg": behaviour[2]}))
             elif kind == "status":
@@ -100,6 +122,11 @@ def _handler(endpoint: Endpoint) -> type[BaseHTTPRequestHandler]:
 
 class _Server(ThreadingHTTPServer):
     request_queue_size = 128  # fifty concurrent clients must not wait on a full backlog
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return  # a client that gave up (a held reply, a timeout): expected, not news
+        super().handle_error(request, client_address)
 
 
 def start_endpoint() -> Endpoint:

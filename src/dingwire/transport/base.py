@@ -61,6 +61,7 @@ from dingwire.core.protocol import (
 )
 from dingwire.core.redact import MASK, mask_url
 from dingwire.core.urls import normalise_webhook, robot_key
+from dingwire.transport.proxies import choose_proxy
 
 if TYPE_CHECKING:
     from dingwire.budget import BudgetStore
@@ -148,6 +149,7 @@ class BaseRobot:
         mention: At | None = None,
         timeout: float | str = 5.0,
         proxy: str | None = None,
+        trust_env: bool = True,
         rate_limit: str | Rate | None = _UNSET,
         lockout: float | str = DEFAULT_LOCKOUT,
         org: str | None = None,
@@ -170,7 +172,10 @@ class BaseRobot:
             raise ConfigError("keywords: DingTalk allows at most 10 keywords per robot")
         self.mention = mention
         self.timeout = parse_timeout(timeout)
-        self.proxy = proxy or None
+        # The proxy both transports use: this one, else HTTPS_PROXY & co. (unless
+        # trust_env=False), checked now rather than at the first send.
+        self.trust_env = trust_env
+        self.proxy = choose_proxy(self.webhook, proxy, trust_env=trust_env)
         self.rate = DEFAULT_RATE if rate_limit is _UNSET else parse_rate(rate_limit)
         self.lockout = parse_lockout(lockout)
         self.retry = retry if retry is not None else RetryPolicy()
