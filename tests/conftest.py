@@ -23,4 +23,7 @@ def _isolated_state(
     monkeypatch.setenv("DINGWIRE_CACHE_DIR", str(cache))
     for var in ("DINGWIRE_CONFIG", "DINGWIRE_WEBHOOK", "DINGWIRE_SECRET"):
         monkeypatch.delenv(var, raising=False)
+    # Robots honour HTTPS_PROXY & co.: a developer's proxy must not carry the tests' requests.
+    for var in [name for name in os.environ if name.lower().endswith("_proxy")]:
+        monkeypatch.delenv(var)
     return cache

@@ -38,6 +38,14 @@ def assert_no_secrets(text: str, secrets: Sequence[str | None]) -> None:
 Invoke = Callable[..., Result]
 
 
+@pytest.fixture(autouse=True)
+def _no_user_config(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No config file of this machine's user is found: $XDG_CONFIG_HOME is an empty directory."""
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path_factory.mktemp("xdg-config")))
+
+
 @pytest.fixture
 def invoke() -> Invoke:
     """``invoke("send", "text", "hi", input=..., env=..., secrets=[...])`` → click Result."""

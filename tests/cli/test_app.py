@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+import re
 import subprocess
 import sys
+from pathlib import Path
 
 import click
 import pytest
@@ -222,3 +224,62 @@ def test_main_is_the_console_script() -> None:
     from dingwire.cli import main
 
     assert main is _app.main
+
+
+# -- what the help says is what the code reads ------------------------------------------------
+
+
+def _all_help(invoke: Invoke) -> str:
+    return "\n".join(invoke(*path.split(), "--help").stdout for path, _ in all_commands())
+
+
+#: Variables read by the standard library on dingwire's behalf (the proxies), or by a shell.
+_READ_ELSEWHERE = {"HTTPS_PROXY", "HTTP_PROXY", "NO_PROXY", "SHELL"}
+
+
+def _read_by_the_code() -> set[str]:
+    """Every environment variable dingwire's code reads by name."""
+    found: set[str] = set()
+    pattern = re.compile(
+        r"""(?:environ(?:\.get)?|env(?:\.get)?|getenv|envvar=)\s*[\[(]?\s*["']([A-Z][A-Z0-9_]+)["']"""
+    )
+    for path in Path(dingwire.__file__).parent.rglob("*.py"):
+        found |= set(pattern.findall(path.read_text(encoding="utf-8")))
+    return found
+
+
+def test_help_names_only_variables_that_are_really_read(invoke: Invoke) -> None:
+    text = _all_help(invoke)
+    named = set(re.findall(r"\b[A-Z][A-Z0-9]*_[A-Z0-9_]+\b", text))
+    assert "DINGTALK_WEBHOOK" not in text
+    assert "DINGTALK_SECRET" not in text
+    assert {"DINGWIRE_WEBHOOK", "DINGWIRE_SECRET", "DINGWIRE_CONFIG"} <= named
+    unread = named - _read_by_the_code() - _READ_ELSEWHERE
+    assert not unread, f"the help names variables nothing reads: {sorted(unread)}"
+
+
+def test_the_config_lookup_is_said_as_the_code_reads_it() -> None:
+    from dingwire.config import CONFIG_FILES, CONFIG_LOOKUP
+
+    [option] = [p for p in cli.params if p.name == "config_file"]
+    assert option.help is not None
+    assert CONFIG_LOOKUP in option.help
+    root = Path(__file__).parents[2]
+    for page in ("docs/cli.md", "docs/library.md", "README.md"):
+        text = (root / page).read_text(encoding="utf-8")
+        positions = [text.find(f"`{place}`") for place in CONFIG_FILES]
+        assert -1 not in positions, (page, positions)
+        assert positions == sorted(positions), page
+
+
+def test_the_config_file_under_xdg_config_home_is_read(
+    invoke: Invoke, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    xdg = tmp_path / "xdg"
+    (xdg / "dingwire").mkdir(parents=True)
+    config = xdg / "dingwire" / "config.toml"
+    config.write_text('[robots.ops]\nwebhook = "abcdefgh12345678"\n', encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    result = invoke("robots", env={"XDG_CONFIG_HOME": str(xdg)}, secrets=["abcdefgh12345678"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[0] == f"config file: {config}"

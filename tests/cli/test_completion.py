@@ -78,3 +78,17 @@ def test_a_broken_config_completes_nothing(invoke: Invoke, tmp_path: Path) -> No
     config.write_text("not toml [", encoding="utf-8")
     env = {"DINGWIRE_CONFIG": str(config)}
     assert complete(invoke, "dingwire send text hi --robot ", env) == []
+
+
+def test_a_robot_that_cannot_be_used_does_not_stop_the_others_completing(
+    invoke: Invoke, tmp_path: Path
+) -> None:
+    config = tmp_path / "dingwire.toml"
+    config.write_text(
+        '[robots.ops]\nwebhook = "abcdefgh12345678"\nsecret = "${NOT_SET_ANYWHERE}"\n'
+        '[robots.oncall]\nwebhook = "abcdefgh12345679"\nsecret = 5\n'
+        '[robots.ci]\nwebhook = "abcdefgh12345670"\n',
+        encoding="utf-8",
+    )
+    env = {"DINGWIRE_CONFIG": str(config)}
+    assert complete(invoke, "dingwire send text hi --robot ", env) == ["ops", "oncall", "ci"]

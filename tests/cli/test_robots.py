@@ -98,10 +98,46 @@ def test_config_from_dingwire_config(invoke: Invoke, config: Path) -> None:
 
 def test_a_broken_config_is_a_configuration_error(invoke: Invoke, tmp_path: Path) -> None:
     path = tmp_path / "dingwire.toml"
-    path.write_text("[robots.ops]\nwebhok = 'typo'\n", encoding="utf-8")
+    path.write_text("[robots.ops\nwebhook = 'typo'\n", encoding="utf-8")
     result = invoke("robots", "--config", str(path))
     assert result.exit_code == 2
-    assert "unknown key 'webhok'" in result.stderr
+    assert result.stderr.startswith(f"dingwire: {path}: not valid TOML")
+    assert "Traceback" not in result.output
+
+
+def test_a_robot_with_a_typo_is_listed_with_every_reason(invoke: Invoke, tmp_path: Path) -> None:
+    path = tmp_path / "dingwire.toml"
+    path.write_text(
+        "[robots.ops]\nwebhok = 'typo'\nsecret = 5\n"
+        f'[robots.ci]\nwebhook = "https://oapi.dingtalk.com/robot/send?access_token={TOKEN}"\n',
+        encoding="utf-8",
+    )
+    result = invoke("robots", "--config", str(path), secrets=[TOKEN])
+    assert result.exit_code == 2
+    lines = result.stdout.splitlines()
+    assert lines[2:7] == [
+        "ops  (no usable webhook)",
+        f"     from {path} [robots.ops]",
+        "     cannot be used: webhook is required: the robot's webhook URL, its access token "
+        "or a dingtalk:// URL",
+        "       unknown key 'webhok' (known: keywords, lockout, mention, org, proxy, "
+        "rate_limit, secret, timeout, webhook)",
+        "       secret: expected a string (the robot's SEC… secret), got an integer",
+    ]
+    assert lines[9] == "     org default, budget 20/60s: 20 free now"  # ci still is
+    assert result.stderr == "dingwire: 1 robot cannot be used (see above)\n"
+
+
+def test_a_robot_whose_variable_is_unset_is_listed_as_unusable(
+    invoke: Invoke, config: Path
+) -> None:
+    # OPS_SECRET is not set: ops cannot be used, ci still can.
+    result = invoke("robots", "--config", str(config), env={"OPS_TOKEN": TOKEN}, secrets=[TOKEN])
+    assert result.exit_code == 2
+    lines = result.stdout.splitlines()
+    assert lines[2].startswith("ops  https://oapi.dingtalk.com/robot/send?access_token=…")
+    assert lines[4] == "     cannot be used: secret: ${OPS_SECRET} is not set in the environment"
+    assert lines[7] == "     org default, budget 20/60s: 20 free now"
 
 
 def test_a_missing_config_file_is_a_usage_error(invoke: Invoke, tmp_path: Path) -> None:
@@ -228,8 +264,8 @@ def test_a_robot_that_cannot_be_built_is_listed_with_the_reason(
     result = invoke("--config", str(path), "robots", secrets=[TOKEN, TOKEN[::-1], SECRET])
     assert result.exit_code == 2
     lines = result.stdout.splitlines()
-    assert (
-        lines[4] == "     cannot be used: rate_limit: 'fast' is not a rate; write it like '20/60s'"
+    assert lines[4].startswith(
+        "     cannot be used: rate_limit: 'fast' is not a rate; write it like"
     )
     assert lines[7] == "     org default, budget 20/60s: 20 free now"  # the listing went on
     assert result.stderr == "dingwire: 1 robot cannot be used (see above)\n"

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from dingwire.cli._run import Outcome, TailBuffer, clean_line, format_duration
 from dingwire.fake.server import FakeServer
 
 from .conftest import Invoke
@@ -194,67 +193,3 @@ def test_binary_output_passes_through_untouched(
     result = invoke("run", *args, "--quiet", *script(code))
     assert result.exit_code == 0
     assert result.stdout_bytes == bytes(range(256))
-
-
-# -- the pieces ---------------------------------------------------------------------------
-
-
-def test_tail_buffer_joins_lines_across_chunks_and_streams() -> None:
-    tail = TailBuffer(3)
-    tail.feed("out", b"one\ntw")
-    tail.feed("err", b"E1\n")
-    tail.feed("out", b"o\nthree")
-    tail.close("out")
-    tail.close("err")
-    assert tail.lines() == ["E1", "two", "three"]
-
-
-def test_tail_buffer_bounds_a_line_without_end() -> None:
-    tail = TailBuffer(2)
-    for _ in range(100):
-        tail.feed("out", b"x" * 1000)
-    tail.close("out")
-    [line] = tail.lines()
-    assert len(line) == 4096
-
-
-def test_tail_buffer_of_zero_keeps_nothing() -> None:
-    tail = TailBuffer(0)
-    tail.feed("out", b"a\nb\n")
-    assert tail.lines() == []
-
-
-@pytest.mark.parametrize(
-    ("raw", "shown"),
-    [
-        (b"plain", "plain"),
-        (b"\x1b[31mred\x1b[0m", "red"),
-        (b"10%\r50%\r100%", "100%"),
-        (b"crlf\r", "crlf"),
-        (b"bad \xff byte", "bad \ufffd byte"),
-        (b"bell\x07", "bell\ufffd"),
-    ],
-)
-def test_clean_line(raw: bytes, shown: str) -> None:
-    assert clean_line(raw) == shown
-
-
-@pytest.mark.parametrize(
-    ("seconds", "shown"),
-    [(0.4242, "0.42 s"), (12.34, "12.3 s"), (125, "2 min 5 s"), (3725, "1 h 02 min")],
-)
-def test_format_duration(seconds: float, shown: str) -> None:
-    assert format_duration(seconds) == shown
-
-
-@pytest.mark.parametrize(
-    ("status", "problem", "said"),
-    [
-        (0, None, "succeeded"),
-        (1, None, "failed (exit 1)"),
-        (130, None, "killed by SIGINT (exit 130)"),
-        (127, "x: command not found", "could not start: x: command not found"),
-    ],
-)
-def test_outcome_describe(status: int, problem: str | None, said: str) -> None:
-    assert Outcome(("x",), status, 0.0, problem=problem).describe() == said

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import inspect
 import json
+import re
+import time
 from pathlib import Path
 
 import pytest
 
+import dingwire
+from dingwire.cli._delivery import DEFAULT_MAX_PARTS
 from dingwire.fake.faults import Fault
 from dingwire.fake.server import FakeServer
 
@@ -277,23 +282,121 @@ def test_dry_run_of_a_split_message_prints_every_part(
     assert dingtalk_fake.messages() == []
 
 
-def test_a_card_too_large_is_a_usage_error(invoke: Invoke, dingtalk_fake: FakeServer) -> None:
+def test_a_link_too_large_is_a_usage_error(invoke: Invoke, dingtalk_fake: FakeServer) -> None:
     args, _ = robot_args(dingtalk_fake)
-    result = invoke(
-        "send",
-        "actioncard",
-        "--title",
-        "T",
-        "-",
-        "--button",
-        "b",
-        "https://e.com",
-        *args,
-        input="x" * 25_000,
-    )
+    long = "x" * 25_000
+    result = invoke("send", "link", "--title", "T", "--text", long, "--url", "https://e.com", *args)
     assert result.exit_code == 2
     assert "20,000" in result.stderr
     assert dingtalk_fake.messages() == []
+
+
+def test_a_long_action_card_goes_as_markdown_parts_then_the_card(
+    invoke: Invoke, dingtalk_fake: FakeServer
+) -> None:
+    args, _ = robot_args(dingtalk_fake)
+    text = "\n\n".join(f"paragraph {i}: " + "x" * 900 for i in range(30))
+    result = invoke(
+        "send", "actioncard", "--title", "T", "-", "--button", "b", "https://e.com", *args,
+        input=text,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    records = dingtalk_fake.delivered()
+    assert [r.msgtype for r in records] == ["markdown"] * (len(records) - 1) + ["actionCard"]
+    assert result.stderr == f"dingwire: sent in {len(records)} parts\n"
+
+
+# -- the ceiling on parts -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("command", ["text", "markdown", "actioncard"])
+def test_more_parts_than_max_parts_is_refused_before_anything_is_sent(
+    invoke: Invoke, dingtalk_fake: FakeServer, command: str
+) -> None:
+    args, _ = robot_args(dingtalk_fake)
+    extra = {"text": [], "markdown": ["--title", "T"], "actioncard": ["--title", "T"]}[command]
+    buttons = ["--button", "b", "https://e.com"] if command == "actioncard" else []
+    text = "\n\n".join(f"paragraph {i}: " + "x" * 900 for i in range(60))  # ~55 kB: 3+ parts
+    result = invoke("send", command, *extra, "-", *buttons, "--max-parts", "2", *args, input=text)
+    assert result.exit_code == 2
+    [line] = result.stderr.splitlines()
+    parts = re.search(r"would take (?:about )?(\d+) parts, more than --max-parts 2", line)
+    assert parts, line
+    assert f"give --max-parts {parts.group(1)} to send them all" in line
+    assert "max_parts" not in line
+    assert dingtalk_fake.messages() == []
+    allowed = invoke(
+        "send", command, *extra, "-", *buttons, "--max-parts", parts.group(1), *args, input=text
+    )
+    assert allowed.exit_code == 0, allowed.output
+    assert len(dingtalk_fake.delivered()) == int(parts.group(1))
+
+
+def test_max_parts_defaults_to_the_librarys_ten(invoke: Invoke, dingtalk_fake: FakeServer) -> None:
+    assert (
+        inspect.signature(dingwire.Robot.send).parameters["max_parts"].default == DEFAULT_MAX_PARTS
+    )
+    args, _ = robot_args(dingtalk_fake)
+    result = invoke("send", "text", "-", *args, input="word " * 60_000)  # ~300 kB
+    assert result.exit_code == 2
+    assert "more than --max-parts 10 allows" in result.stderr
+    assert dingtalk_fake.messages() == []
+
+
+def test_a_huge_input_is_refused_quickly(
+    invoke: Invoke, dingtalk_fake: FakeServer, tmp_path: Path
+) -> None:
+    args, _ = robot_args(dingtalk_fake)
+    big = tmp_path / "big.log"
+    big.write_bytes(b"0123456789 abcdefghij\n" * 2_300_000)  # ~50 MB
+    started = time.monotonic()
+    result = invoke("send", "text", "--file", str(big), *args)
+    assert time.monotonic() - started < 5  # well under a second on an idle machine
+    assert result.exit_code == 2
+    assert "--max-parts" in result.stderr
+    assert dingtalk_fake.messages() == []
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "x"])
+def test_max_parts_must_be_a_positive_number(invoke: Invoke, value: str) -> None:
+    result = invoke("send", "text", "hi", "--max-parts", value, "--webhook", "abcdefgh12345678")
+    assert result.exit_code == 2
+    assert "--max-parts" in result.stderr
+
+
+def test_only_commands_that_split_take_max_parts(invoke: Invoke) -> None:
+    result = invoke("send", "link", "--title", "t", "--text", "x", "--url", "https://e.com",
+                    "--max-parts", "3", "--webhook", "abcdefgh12345678")  # fmt: skip
+    assert result.exit_code == 2
+    assert "No such option '--max-parts'" in result.stderr
+
+
+def test_a_long_message_that_must_wait_says_when_it_will_be_done(
+    invoke: Invoke, dingtalk_fake: FakeServer
+) -> None:
+    robot = dingtalk_fake.add_robot()
+    # Two a second: the third part waits for the window, and the estimate says so first.
+    url = f"dingtalk://{robot.token}?base_url={dingtalk_fake.url}&rate_limit=2/1s"
+    text = "\n\n".join(f"paragraph {i}: " + "x" * 900 for i in range(60))
+    result = invoke("send", "text", "-", "--webhook", url, input=text, secrets=[robot.token])
+    assert result.exit_code == 0, result.output
+    parts = len(robot.delivered())
+    assert parts >= 3
+    lines = result.stderr.splitlines()
+    assert re.fullmatch(
+        rf"dingwire: sending {parts} parts at 2/1s: done by about \d\d:\d\d", lines[0]
+    ), lines[0]
+    assert lines[-1] == f"dingwire: sent in {parts} parts"
+
+
+def test_a_long_message_that_fits_the_budget_says_no_estimate(
+    invoke: Invoke, dingtalk_fake: FakeServer
+) -> None:
+    args, _ = robot_args(dingtalk_fake)
+    text = "\n\n".join(f"paragraph {i}: " + "x" * 900 for i in range(30))
+    result = invoke("send", "text", "-", *args, input=text)
+    assert result.exit_code == 0, result.output
+    assert "done by about" not in result.stderr
 
 
 # -- dry run ------------------------------------------------------------------------------
@@ -468,6 +571,69 @@ def test_a_bad_webhook_is_a_configuration_error(invoke: Invoke) -> None:
     assert "has no access_token" in result.stderr
 
 
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--webhook", "abcdefgh12345678", "--secret", ""], "--secret is empty"),
+        (["--webhook", "abcdefgh12345678", "--secret", "  "], "--secret is empty"),
+        (["--webhook", ""], "--webhook is empty"),
+        (["--webhook", "abcdefgh12345678", "--proxy", ""], "--proxy is empty"),
+    ],
+)
+def test_an_empty_flag_is_an_error(invoke: Invoke, args: list[str], message: str) -> None:
+    result = invoke("send", "text", "x", *args, "--dry-run")
+    assert result.exit_code == 2
+    assert message in result.stderr
+    assert result.stdout == ""
+
+
+def test_proxy_sends_through_the_proxy(
+    invoke: Invoke, dingtalk_fake: FakeServer, refusing_url: str
+) -> None:
+    args, secrets = robot_args(dingtalk_fake)
+    proxy = refusing_url.split("/robot/")[0]  # nothing listens there
+    result = invoke("send", "text", "x", *args, "--proxy", proxy, secrets=secrets)
+    assert result.exit_code == 3, result.output  # it went to the proxy, which is not there
+    assert dingtalk_fake.messages() == []
+    assert invoke("send", "text", "x", *args, secrets=secrets).exit_code == 0
+
+
+@pytest.mark.parametrize(
+    ("variables", "flags", "status"),
+    [
+        ({"HTTP_PROXY": "{proxy}"}, [], 3),  # the environment's proxy is used
+        ({"http_proxy": "{proxy}"}, [], 3),
+        ({"HTTP_PROXY": "{proxy}"}, ["--no-env-proxy"], 0),  # unless told not to
+        ({"HTTP_PROXY": "{proxy}", "NO_PROXY": "127.0.0.1"}, [], 0),
+        ({"HTTP_PROXY": "http://127.0.0.1:9"}, ["--proxy", "{proxy}"], 3),  # --proxy wins
+    ],
+)
+def test_the_environments_proxy_is_honoured(
+    invoke: Invoke,
+    dingtalk_fake: FakeServer,
+    refusing_url: str,
+    variables: dict[str, str],
+    flags: list[str],
+    status: int,
+) -> None:
+    args, secrets = robot_args(dingtalk_fake)
+    proxy = refusing_url.split("/robot/")[0]  # nothing listens there
+    env = {k: v.format(proxy=proxy) for k, v in variables.items()}
+    flags = [f.format(proxy=proxy) for f in flags]
+    result = invoke("send", "text", "x", *args, *flags, env=env, secrets=secrets)
+    assert result.exit_code == status, result.output
+    assert len(dingtalk_fake.delivered()) == (1 if status == 0 else 0)
+
+
+def test_a_proxys_password_never_shows(invoke: Invoke, refusing_url: str) -> None:
+    port = refusing_url.split(":")[2].split("/")[0]
+    result = invoke(
+        "send", "text", "x", "--webhook", "abcdefgh12345678", "--proxy",
+        f"http://ops:pr0xyPassw0rd@127.0.0.1:{port}", secrets=["pr0xyPassw0rd", "abcdefgh12345678"],
+    )  # fmt: skip
+    assert result.exit_code in (2, 3)
+
+
 # -- input errors -------------------------------------------------------------------------
 
 
@@ -516,8 +682,63 @@ def test_empty_text_is_refused(invoke: Invoke) -> None:
 def test_raw_that_is_not_json(invoke: Invoke) -> None:
     result = invoke("send", "raw", "-", "--webhook", "abcdefgh12345678", input='{"msgtype": ')
     assert result.exit_code == 2
-    assert "not valid JSON" in result.stderr
+    assert result.stderr.startswith("dingwire: stdin: not JSON: ")
     assert "line 1" in result.stderr
+
+
+TEXT_JSON = '{"msgtype":"text","text":{"content":%s}}'
+
+
+@pytest.mark.parametrize(
+    ("data", "words"),
+    [
+        ("[" * 100_000 + "]" * 100_000, ["nested too deep"]),
+        ('{"a":' * 100_000 + "1" + "}" * 100_000, ["nested too deep"]),
+        (TEXT_JSON % ("1" * 5000), ["5,000 characters"]),
+        (TEXT_JSON % "NaN", ["NaN"]),
+        (TEXT_JSON % "-Infinity", ["-Infinity"]),
+        (TEXT_JSON % "1e400", ["1e400", "too large"]),
+        ('{"msgtype":"text","msgtype":"markdown"}', ["msgtype", "twice"]),
+        ("[1, 2]", ["a message is a JSON object"]),
+        ('"text"', ["a message is a JSON object"]),
+        ("", ["not JSON", "line 1, column 1"]),
+    ],
+    ids=["deep-arrays", "deep-objects", "5000-digits", "nan", "infinity", "1e400", "twice",
+         "array", "string", "empty"],
+)  # fmt: skip
+def test_raw_json_is_read_strictly_with_one_clear_line(
+    invoke: Invoke, data: str, words: list[str]
+) -> None:
+    result = invoke("send", "raw", "-", "--webhook", "abcdefgh12345678", input=data)
+    assert result.exit_code == 2
+    [line] = result.stderr.splitlines()
+    assert line.startswith("dingwire: stdin: ")
+    for word in words:
+        assert word in line
+    assert "internal error" not in line
+
+
+def test_raw_json_from_a_file_names_the_file(invoke: Invoke, tmp_path: Path) -> None:
+    path = tmp_path / "alert.json"
+    path.write_bytes(b'{"msgtype": NaN}')
+    result = invoke("send", "raw", str(path), "--webhook", "abcdefgh12345678")
+    assert result.exit_code == 2
+    [line] = result.stderr.splitlines()
+    assert line.startswith(f"dingwire: {path}: ")
+    assert "NaN" in line
+
+
+def test_raw_json_that_is_not_utf8_names_the_source(invoke: Invoke) -> None:
+    data = '{"msgtype":"text","text":{"content":"磁盘"}}'.encode("gbk")
+    result = invoke("send", "raw", "-", "--webhook", "abcdefgh12345678", input=data)
+    assert result.exit_code == 2
+    assert result.stderr.startswith("dingwire: stdin: not UTF-8")
+
+
+def test_raw_json_with_a_byte_order_mark_is_read(invoke: Invoke) -> None:
+    data = "\ufeff" + TEXT_JSON % '"hello"'
+    result = invoke("send", "raw", "-", "--webhook", "abcdefgh12345678", "--dry-run", input=data)
+    assert result.exit_code == 0, result.output
 
 
 def test_raw_with_dingtalks_casing_mistake(invoke: Invoke) -> None:

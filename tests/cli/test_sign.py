@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 from urllib.parse import parse_qs, unquote, urlsplit
 
+import pytest
+
 import dingwire
 
 from .conftest import VECTOR_SECRET, VECTOR_SIGN, VECTOR_TIMESTAMP, Invoke
@@ -80,4 +82,23 @@ def test_a_bad_timestamp_is_a_usage_error(invoke: Invoke) -> None:
 def test_a_bad_webhook_is_a_configuration_error(invoke: Invoke) -> None:
     result = invoke("sign", "--secret", "SECabc", "--webhook", "ftp://x/y?access_token=t")
     assert result.exit_code == 2
-    assert "not an http(s) URL" in result.stderr
+    assert result.stderr.startswith("dingwire: webhook: 'ftp://")
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["--secret", ""], ["--secret", "  "]],
+)
+def test_an_empty_secret_is_refused(invoke: Invoke, args: list[str]) -> None:
+    result = invoke("sign", *args, "--timestamp", "1")
+    assert result.exit_code == 2
+    assert "the secret is empty" in result.stderr
+
+
+def test_a_dingtalk_url_with_another_secret_is_refused(invoke: Invoke) -> None:
+    result = invoke(
+        "sign", "--webhook", "dingtalk://SECone@tok", "--timestamp", "1",
+        env={"DINGWIRE_SECRET": "SECtwo"},
+    )  # fmt: skip
+    assert result.exit_code == 2
+    assert "carries a secret and DINGWIRE_SECRET gives another" in result.stderr

@@ -304,7 +304,30 @@ def _library_arguments() -> set[str]:
 def test_advice_on_the_command_line_speaks_of_flags_not_arguments(
     cls: type[errors.DingwireError],
 ) -> None:
-    shown = describe_error(cls("what happened", retry_after=10.0))
+    required = {
+        name: 12
+        for name, parameter in inspect.signature(cls).parameters.items()
+        if parameter.kind is parameter.KEYWORD_ONLY and parameter.default is parameter.empty
+    }
+    shown = describe_error(cls("what happened", retry_after=10.0, **required))
     assert "max_wait" not in shown
     for name in _library_arguments():
         assert not re.search(rf"\b{name}=", shown), (name, shown)
+
+
+@pytest.mark.parametrize(
+    ("advice", "flags"),
+    [
+        ("allow them with max_parts=40", "allow them with --max-parts 40"),
+        ("give max_wait=600 to wait", "give --max-wait 600 to wait"),
+        ("or send with block=False", "or send with --no-wait"),
+        ("set trust_env=False", "set --no-env-proxy"),
+        (
+            "send it with split=True",
+            "send it with splitting (text and markdown split by themselves)",
+        ),
+    ],
+)
+def test_advice_written_for_one_error_is_said_in_flags_too(advice: str, flags: str) -> None:
+    error = dingwire.ConfigError("what happened", advice=advice)
+    assert describe_error(error) == f"what happened\n  → {flags}"

@@ -8,13 +8,19 @@ Rules kept here:
   budget, a DingTalk lockout, a spent org quota (:class:`~dingwire.QuotaExceededError`), and
   DingTalk's own 130101, 90030 and gateway "slow down", which are refusals *and* rate
   limits: they exit 4, because waiting is what fixes them.
+- With several robots (``--robot a --robot b``) the exit status is the worst of theirs,
+  :func:`worst_status`: 2 (fix the command or the config) over 1 (DingTalk refused: fix
+  the robot or the message) over 3 (the network: it may have arrived, look) over 4 (rate
+  limited: nothing was sent, and waiting fixes it) over 0. What needs a person outranks
+  what time fixes.
 - Advice is shown in the command line's terms: where the library's speaks of its arguments
-  (``max_wait``, ``split=True``), :func:`cli_advice` says it with flags (``--max-wait``).
+  (``max_wait``, ``split=True``, ``max_parts=``), :func:`cli_advice` says it with flags
+  (``--max-wait``, ``--max-parts``).
 - An error is shown as one or two lines a person can act on (what happened, then what to
   do), scrubbed of every token, sign and secret this invocation knows. A traceback appears
   only with ``--debug``; a bug that is not a dingwire error exits 70, never 1, so that a
   script reading 1 as "DingTalk refused it" is not misled.
-- Start-up stays short: this module imports click and nothing else; a subcommand's module
+- Start-up stays short: this module imports click (and ``re``) and nothing else; a subcommand's module
   is imported only when that subcommand runs, and ``--help`` lists the commands from the
   table below without importing any of them.
 """
@@ -22,6 +28,7 @@ Rules kept here:
 from __future__ import annotations
 
 import importlib
+import re
 import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -42,6 +49,7 @@ __all__ = [
     "describe_error",
     "exit_status",
     "main",
+    "worst_status",
 ]
 
 EXIT_DELIVERED = 0
@@ -53,6 +61,15 @@ EXIT_RATE_LIMITED = 4
 EXIT_INTERNAL = 70
 #: Interrupted with Ctrl-C, as a shell reports it.
 EXIT_INTERRUPTED = 130
+#: The statuses from the most severe to the least (see :func:`worst_status`).
+SEVERITY = (
+    EXIT_INTERNAL,
+    EXIT_USAGE,
+    EXIT_REFUSED,
+    EXIT_NETWORK,
+    EXIT_RATE_LIMITED,
+    EXIT_DELIVERED,
+)
 
 
 @dataclass
@@ -165,13 +182,26 @@ def exit_status(error: BaseException) -> int:
     return EXIT_INTERNAL
 
 
+def worst_status(statuses: Iterable[int]) -> int:
+    """The most severe of ``statuses`` (:data:`SEVERITY`; one it does not know ranks first)."""
+
+    def rank(status: int) -> int:
+        return SEVERITY.index(status) if status in SEVERITY else -1
+
+    return min(statuses, key=rank, default=EXIT_DELIVERED)
+
+
 def describe_error(error: BaseException) -> str:
     """``error`` for a person: what happened, then ``→`` what to do (and any notes)."""
     from dingwire.core.errors import DingwireError
 
-    if isinstance(error, DingwireError):
-        advice = cli_advice(error)
-        text = f"{error.message}\n  → {advice}" if advice else error.describe()
+    if isinstance(error, DingwireError) and _too_many_parts(error):
+        text = _too_many_parts(error) or ""
+    elif isinstance(error, DingwireError):
+        # The library's own advice is said in flags too; the message is left as it is (it
+        # may show a dingtalk:// URL, whose options are spelt like arguments).
+        advice = cli_advice(error) or _in_flags(error.advice)
+        text = f"{error.message}\n  → {advice}" if advice else error.message
     elif isinstance(error, OSError) and error.strerror:
         where = f": {error.filename}" if error.filename else ""
         text = f"{error.strerror}{where}"
@@ -246,8 +276,41 @@ def cli_advice(error: BaseException) -> str | None:
             "itself, because a duplicate alert is worse than a reported error"
         )
     return (
-        "shorten the message: links and cards are sent whole (text and markdown are split "
-        "into parts)"
+        "shorten the message: links and feed cards are sent whole (text, markdown and "
+        "action cards are split into parts)"
+    )
+
+
+# The library's arguments, as they appear in its advice, and the flags that say the same.
+_FLAGS: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"\bmax_parts=(\d+)"), r"--max-parts \1"),
+    (re.compile(r"\bmax_parts=?"), "--max-parts N"),
+    (re.compile(r"\bmax_wait=(\d+(?:\.\d+)?)"), r"--max-wait \1"),
+    (re.compile(r"\bmax_wait\b"), "--max-wait"),
+    (re.compile(r"\bblock=False\b"), "--no-wait"),
+    (re.compile(r"\bblock=True\b"), "waiting (the default; --max-wait)"),
+    (re.compile(r"\bproxy=(?:\.\.\.|…)?"), "--proxy URL"),
+    (re.compile(r"\btrust_env=False\b"), "--no-env-proxy"),
+    (re.compile(r"\bsplit=True\b"), "splitting (text and markdown split by themselves)"),
+)
+
+
+def _in_flags(text: str) -> str:
+    """``text`` with the library's argument spellings (``max_parts=20``) said as flags."""
+    for pattern, flag in _FLAGS:
+        text = pattern.sub(flag, text)
+    return text
+
+
+def _too_many_parts(error: BaseException) -> str | None:
+    """One line for a message over ``--max-parts``: how many parts, and how to allow them."""
+    parts, ceiling = getattr(error, "parts", None), getattr(error, "max_parts", None)
+    if not isinstance(parts, int) or not isinstance(ceiling, int):
+        return None
+    about = "about " if f"about {parts:,} parts" in str(error) else ""
+    return (
+        f"the message would take {about}{parts:,} parts, more than --max-parts {ceiling} "
+        f"allows; nothing was sent: give --max-parts {parts} to send them all, or send less"
     )
 
 
@@ -356,8 +419,11 @@ def _set_debug(ctx: click.Context, _param: click.Parameter, value: bool) -> bool
     "config_file",
     metavar="FILE",
     type=click.Path(exists=True, dir_okay=False),
-    help="The config file with the named robots. Default: $DINGWIRE_CONFIG, "
-    "./dingwire.toml, ~/.config/dingwire/config.toml.",
+    # The lookup is dingwire.config.CONFIG_LOOKUP's (tests/cli check that they agree): the
+    # config module is not imported for --help.
+    help="The config file with the named robots. Default: $DINGWIRE_CONFIG, else "
+    "./dingwire.toml, else $XDG_CONFIG_HOME/dingwire/config.toml "
+    "(~/.config/dingwire/config.toml when XDG_CONFIG_HOME is not set).",
 )
 @click.option(
     "--debug",
@@ -375,12 +441,14 @@ def cli(ctx: click.Context, config_file: str | None) -> None:
     \b
     Examples:
       dingwire send text "deploy finished" --robot ops
-      df -h | dingwire send text - --webhook "$DINGTALK_WEBHOOK" --secret "$DINGTALK_SECRET"
+      dingwire send text "disk full on db01" --robot ops --robot oncall
+      df -h | DINGWIRE_WEBHOOK="$URL" DINGWIRE_SECRET="$SECRET" dingwire send text -
       dingwire run --robot ops --on failure -- ./nightly-backup.sh
 
     \b
-    The robot comes from --robot NAME (a config file robot), --webhook URL [--secret S]
-    (also dingtalk://SECRET@TOKEN), or DINGWIRE_WEBHOOK / DINGWIRE_SECRET.
+    The robot comes from --robot NAME (a config file robot; repeat it to send to several),
+    --webhook URL [--secret S] (also dingtalk://SECRET@TOKEN), or the environment's
+    DINGWIRE_WEBHOOK / DINGWIRE_SECRET.
 
     \b
     Exit status:
@@ -389,6 +457,7 @@ def cli(ctx: click.Context, config_file: str | None) -> None:
       2  usage or configuration error
       3  network error or timeout
       4  rate limited: the robot's budget, a DingTalk lockout, the org's quota
+    With several robots, the worst of theirs: 2, then 1, then 3, then 4, then 0.
     """
     ctx.ensure_object(Invocation).config_file = config_file
 

@@ -10,8 +10,9 @@ Rules kept here:
   process of this machine sends through, or the config's ``[budget] store``), read without
   recording anything: each robot's minute budget, any DingTalk lockout, its org; then each
   org's count of webhook calls this period against its quota.
-- A robot whose settings cannot make a robot (a bad rate, a bad budget store URL) is listed
-  with the reason, and the others still are; the command then exits 2.
+- A robot that cannot be used (a key of the wrong type, an unset ``${VAR}``, a bad rate, a
+  bad budget store URL, its org's table) is listed with every reason, and the others still
+  are; the command then exits 2. Only a file that cannot be read at all stops the listing.
 """
 
 from __future__ import annotations
@@ -138,13 +139,14 @@ def robots(invocation: Invocation, config_file: str | None) -> int:
       dingwire robots
       dingwire --config ./ci/dingwire.toml robots
     """
-    from dingwire.cli._delivery import CONFIG_LOOKUP, tokens
-    from dingwire.config import load_config
+    from dingwire.config import CONFIG_LOOKUP, load_config, webhook_secrets
 
     config = load_config(config_file or invocation.config_file)
     for robot in config.robots.values():
         # describe() masks; remembering them too keeps any other path from showing them.
-        invocation.remember(robot.settings.get("secret"), *tokens(robot.settings.get("webhook")))
+        invocation.remember(robot.settings.get("secret"))
+        for url in (robot.settings.get("webhook"), robot.settings.get("proxy")):
+            invocation.remember(*webhook_secrets(url))
     where = str(config.path) if config.path else f"none found ({CONFIG_LOOKUP})"
     click.echo(f"config file: {where}")
     if not config.robots:
@@ -154,10 +156,29 @@ def robots(invocation: Invocation, config_file: str | None) -> int:
     return _list(config, invocation)
 
 
+def _build(config: Config, name: str, store: BudgetStore | None) -> Robot | list[str]:
+    """The robot called ``name``, reading the budget through ``store``; or why it cannot be."""
+    from dingwire.core.errors import DingwireError
+    from dingwire.transport.robots import Robot
+
+    entry = config.robots[name]
+    if entry.problems:
+        return list(entry.problems)  # the robot's own: its source is the line above
+    try:
+        problem = config.problem(name)  # its org's table, the [budget] table
+        if problem is not None:
+            raise problem
+        settings = config.robot(name)
+        if store is not None:
+            settings["budget_store"] = store
+        return Robot(**settings)
+    except DingwireError as error:
+        return [error.message, *getattr(error, "__notes__", [])]
+
+
 def _list(config: Config, invocation: Invocation) -> int:
     from dingwire.budget import open_store
     from dingwire.core.errors import DingwireError
-    from dingwire.transport.robots import Robot
 
     store: BudgetStore | None
     try:
@@ -167,21 +188,19 @@ def _list(config: Config, invocation: Invocation) -> int:
     else:
         click.echo(_store_line(store))
     now = time.time()
-    orgs = {name: _Org(name, org.quota) for name, org in config.orgs.items()}
+    orgs = {name: _Org(name, org.quota) for name, org in config.orgs.items() if not org.error}
     broken = 0
     width = max(len(name) for name in config.robots)
     for name, entry in config.robots.items():
         click.echo(f"{name:<{width}}  {invocation.mask_secrets(entry.describe())}")
         click.echo(f"{'':<{width}}  from {entry.source}")
-        try:
-            settings = config.robot(name)
-            if store is not None:
-                settings["budget_store"] = store
-            robot = Robot(**settings)
-        except DingwireError as error:
+        robot = _build(config, name, store)
+        if isinstance(robot, list):
             broken += 1
-            reason = invocation.scrub(error.message)
-            click.echo(f"{'':<{width}}  cannot be used: {reason}")
+            first, *others = (invocation.scrub(reason) for reason in robot)
+            click.echo(f"{'':<{width}}  cannot be used: {first}")
+            for other in others:
+                click.echo(f"{'':<{width}}    {other}")
             continue
         orgs.setdefault(robot.budget.org, _Org(robot.budget.org, robot.budget.quota))
         click.echo(f"{'':<{width}}  {_budget_line(robot, now)}")

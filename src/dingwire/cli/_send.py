@@ -7,8 +7,13 @@ Rules kept here:
   DingTalk's JSON except ``raw``, which passes a file through the same validator.
 - Long text comes from an argument, ``--file PATH``, or ``-`` (stdin), decoded as UTF-8;
   trailing newlines are dropped (``echo`` adds one; a chat message never needs it).
-- Text and markdown that are too large for one message are split into numbered parts,
-  mentions on the last; the other types are refused when too large (exit status 2).
+- Text, markdown and action cards that are too large for one message are split into
+  numbered parts (an action card's buttons come with its last part), mentions on the
+  last, at most ``--max-parts`` of them (10 by default): one that needs more is refused
+  before anything is sent. Links and feed cards are refused when too large (exit status 2).
+- ``raw`` reads its JSON strictly, with the core's one reader
+  (:func:`dingwire.core.protocol.decode_body`): no NaN, no number too long to send as
+  written, no duplicate key, no absurd nesting; each refusal is one line naming the source.
 """
 
 from __future__ import annotations
@@ -129,11 +134,12 @@ def send() -> None:
     Examples:
       dingwire send text "deploy finished" --robot ops
       dingwire send markdown --title "Nightly report" --file report.md --robot ops
-      dingwire send raw message.json --webhook "$DINGTALK_WEBHOOK"
+      dingwire send raw message.json --robot ops --robot oncall
 
     \b
-    Every subcommand takes the robot options (--robot NAME, or --webhook URL with
-    --secret SECRET, or DINGWIRE_WEBHOOK / DINGWIRE_SECRET), --dry-run and --no-wait.
+    Every subcommand takes the robot options (--robot NAME, repeatable, or --webhook URL
+    with --secret SECRET, or DINGWIRE_WEBHOOK / DINGWIRE_SECRET in the environment),
+    --proxy URL, --dry-run and --no-wait; text, markdown and actioncard take --max-parts.
     """
 
 
@@ -141,8 +147,8 @@ def send() -> None:
 @click.argument("content", metavar="CONTENT", required=False)
 @click.option("--file", "-f", metavar="PATH", type=_FILE, help="Read the text from a file.")
 @mention_options
-@delivery_options(dry_run_help=DRY_RUN_HELP)
-def text(content: str | None, file: str | None, at: At | None, delivery: Delivery) -> None:
+@delivery_options(dry_run_help=DRY_RUN_HELP, splits=True)
+def text(content: str | None, file: str | None, at: At | None, delivery: Delivery) -> int:
     """Send a plain text message (split into parts when it is too long).
 
     CONTENT is the text, or - to read it from stdin.
@@ -150,13 +156,13 @@ def text(content: str | None, file: str | None, at: At | None, delivery: Deliver
     \b
     Examples:
       dingwire send text "disk full on db01 @13800000000" --at 13800000000 --robot ops
-      df -h | dingwire send text - --webhook "$DINGTALK_WEBHOOK" --secret "$DINGTALK_SECRET"
-      dingwire send text --file /var/log/summary.txt --robot ops --dry-run
+      df -h | dingwire send text -    # the robot from DINGWIRE_WEBHOOK / DINGWIRE_SECRET
+      dingwire send text --file /var/log/summary.txt --robot ops --robot oncall --dry-run
     """
     from dingwire.core.messages import Text
 
     message = Text(read_text(content, file, what="CONTENT"), at=at)
-    delivery.deliver(message, split=True)
+    return delivery.deliver(message, split=True)
 
 
 @send.command()
@@ -171,7 +177,7 @@ def text(content: str | None, file: str | None, at: At | None, delivery: Deliver
 )
 @_CONVERT
 @mention_options
-@delivery_options(dry_run_help=DRY_RUN_HELP)
+@delivery_options(dry_run_help=DRY_RUN_HELP, splits=True)
 def markdown(
     body: str | None,
     title: str,
@@ -180,7 +186,7 @@ def markdown(
     convert: bool,
     at: At | None,
     delivery: Delivery,
-) -> None:
+) -> int:
     """Send a markdown message (split into parts when it is too long).
 
     TEXT is the markdown, or - to read it from stdin. DingTalk renders a subset:
@@ -206,7 +212,7 @@ def markdown(
         if not issues and not delivery.quiet:
             say("lint: nothing to report")
     message = Markdown(title, content, at=at)
-    delivery.deliver(message, split=True)
+    return delivery.deliver(message, split=True)
 
 
 @send.command()
@@ -215,7 +221,7 @@ def markdown(
 @click.option("--url", required=True, help="Where a click on the card leads.")
 @click.option("--pic", metavar="URL", help="A picture for the card.")
 @delivery_options(dry_run_help=DRY_RUN_HELP)
-def link(title: str, text_: str, url: str, pic: str | None, delivery: Delivery) -> None:
+def link(title: str, text_: str, url: str, pic: str | None, delivery: Delivery) -> int:
     """Send a link card: a title, a short text, a picture, and where it leads.
 
     \b
@@ -225,7 +231,7 @@ def link(title: str, text_: str, url: str, pic: str | None, delivery: Delivery) 
     """
     from dingwire.core.messages import Link
 
-    delivery.deliver(Link(title, text_, url, pic_url=pic))
+    return delivery.deliver(Link(title, text_, url, pic_url=pic))
 
 
 @send.command()
@@ -246,7 +252,7 @@ def link(title: str, text_: str, url: str, pic: str | None, delivery: Delivery) 
 @click.option("--horizontal", is_flag=True, help="Lay the buttons out side by side.")
 @click.option("--hide-avatar", is_flag=True, help="Hide the robot's avatar.")
 @_CONVERT
-@delivery_options(dry_run_help=DRY_RUN_HELP)
+@delivery_options(dry_run_help=DRY_RUN_HELP, splits=True)
 def actioncard(
     body: str | None,
     title: str,
@@ -256,10 +262,11 @@ def actioncard(
     hide_avatar: bool,
     convert: bool,
     delivery: Delivery,
-) -> None:
+) -> int:
     """Send an action card: markdown text with buttons.
 
-    TEXT is the card's markdown, or - to read it from stdin.
+    TEXT is the card's markdown, or - to read it from stdin. A text too long for one
+    message goes first as markdown parts; the card with its buttons comes last.
 
     \b
     Example:
@@ -276,7 +283,7 @@ def actioncard(
         orientation="horizontal" if horizontal else "vertical",
         hide_avatar=hide_avatar,
     )
-    delivery.deliver(card)
+    return delivery.deliver(card, split=True)
 
 
 @send.command()
@@ -290,7 +297,7 @@ def actioncard(
     help="An entry: its title, where it leads, its picture (repeatable; mobile shows nine).",
 )
 @delivery_options(dry_run_help=DRY_RUN_HELP)
-def feedcard(items: tuple[tuple[str, str, str], ...], delivery: Delivery) -> None:
+def feedcard(items: tuple[tuple[str, str, str], ...], delivery: Delivery) -> int:
     """Send a feed card: a list of linked entries with pictures.
 
     \b
@@ -301,13 +308,13 @@ def feedcard(items: tuple[tuple[str, str, str], ...], delivery: Delivery) -> Non
     """
     from dingwire.core.messages import FeedCard, FeedItem
 
-    delivery.deliver(FeedCard(tuple(FeedItem(t, u, p) for t, u, p in items)))
+    return delivery.deliver(FeedCard(tuple(FeedItem(t, u, p) for t, u, p in items)))
 
 
 @send.command()
 @click.argument("source", metavar="(PATH | -)", type=_FILE)
 @delivery_options(dry_run_help=DRY_RUN_HELP)
-def raw(source: str, delivery: Delivery) -> None:
+def raw(source: str, delivery: Delivery) -> int:
     """Send a complete DingTalk message from a JSON file, or - for stdin.
 
     The JSON is checked against DingTalk's schema (field names are case-sensitive:
@@ -318,17 +325,14 @@ def raw(source: str, delivery: Delivery) -> None:
       dingwire send raw alert.json --robot ops
       echo '{"msgtype":"text","text":{"content":"hello"}}' | dingwire send raw - -r ops
     """
-    import json
+    from dingwire.core.errors import MessageError
+    from dingwire.core.protocol import decode_body
 
     where = "stdin" if source == "-" else source
     try:
-        message = json.loads(_read_bytes(source))
-    except UnicodeDecodeError:
-        raise click.UsageError(f"{where} is not UTF-8 JSON") from None
-    except json.JSONDecodeError as error:
-        raise click.UsageError(
-            f"{where} is not valid JSON: {error.msg} (line {error.lineno}, column {error.colno})"
-        ) from None
-    if not isinstance(message, dict):
-        raise click.UsageError(f"{where}: a message is a JSON object with a msgtype")
-    delivery.deliver(message)
+        message = decode_body(_read_bytes(source))
+    except MessageError as error:
+        # The core's one strict reader says "body: …"; here the body is a file or stdin.
+        reason = error.message.removeprefix("body: ")
+        raise MessageError(f"{where}: {reason}", advice=error.advice, field=error.field) from None
+    return delivery.deliver(message)

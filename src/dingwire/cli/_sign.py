@@ -14,6 +14,7 @@ Rules kept here:
 from __future__ import annotations
 
 import click
+from click.core import ParameterSource
 
 from dingwire.cli._app import Invocation
 
@@ -50,10 +51,10 @@ def sign(
 
     \b
     Examples:
-      dingwire sign --secret "$DINGTALK_SECRET"
+      dingwire sign                   # the secret from DINGWIRE_SECRET
       dingwire sign --secret SECb909… --timestamp 1582163555000
       curl -H 'Content-Type: application/json' -d '{"msgtype":"text","text":{"content":"hi"}}' \\
-          "$(dingwire sign --webhook "$DINGTALK_WEBHOOK" --secret "$DINGTALK_SECRET")"
+          "$(dingwire sign --webhook "$DINGWIRE_WEBHOOK")"
     """
     import time
     from urllib.parse import quote
@@ -62,19 +63,21 @@ def sign(
     from dingwire.core.signing import signed_url
 
     invocation.remember(secret)
+    if secret is not None and not secret.strip():
+        raise click.UsageError(
+            "the secret is empty (--secret or DINGWIRE_SECRET): give the robot's SEC… secret"
+        )
     url = None
     if webhook is not None:
-        from dingwire.config import settings_from_url
-        from dingwire.transport.base import normalise_webhook
+        from dingwire.config import webhook_secrets, webhook_settings
+        from dingwire.core.urls import normalise_webhook
 
-        if webhook.strip().startswith("dingtalk://"):
-            settings = settings_from_url(webhook.strip())
-            invocation.remember(settings.get("secret"))
-            if secret is None:
-                secret = settings.get("secret")
-            url = str(settings["webhook"])
-        else:
-            url = normalise_webhook(webhook)
+        invocation.remember(*webhook_secrets(webhook))
+        source = click.get_current_context().get_parameter_source("secret")
+        named = "DINGWIRE_SECRET" if source is ParameterSource.ENVIRONMENT else "--secret"
+        settings = webhook_settings(webhook, secret, secret_from=named)
+        secret = settings.get("secret")
+        url = normalise_webhook(str(settings["webhook"]))
     if not secret:
         raise click.UsageError("give the secret: --secret SEC… or DINGWIRE_SECRET")
     secret = secret.strip()
