@@ -677,16 +677,20 @@ def test_counts_of_unlimited_robots_are_written_in_batches(path: Path) -> None:
     assert two.usage(UNLIMITED, T) == 3
     send(T + 34)  # ... or COUNT_FLUSH sends are waiting
     assert two.usage(UNLIMITED, T) == 4 + local_module.COUNT_FLUSH - 1
-    # given back: one already written, one waiting
-    one.settle("r", slots[0], None)
+    written = 4 + local_module.COUNT_FLUSH - 1
+    # given back: one waiting to be written, then one already written
     send(T + 35)
     one.settle("r", slots[-1], None)
-    assert one.usage(UNLIMITED, T) == 3 + local_module.COUNT_FLUSH - 1
-    assert len(set(slots)) == len(slots)
+    assert one.usage(UNLIMITED, T) == written
+    one.settle("r", slots[0], None)
+    assert one.usage(UNLIMITED, T) == written - 1
+    send(T + 36)  # waits to be written ...
+    one.close()  # ... and close writes it
+    assert two.usage(UNLIMITED, T) == written
+    send(T + 37)  # usable after close
     one.close()
-    send(T + 36)  # usable after close
-    one.close()  # and close writes what waits
-    assert two.usage(UNLIMITED, T) == 4 + local_module.COUNT_FLUSH - 1
+    assert two.usage(UNLIMITED, T) == written + 1
+    assert len(set(slots)) == len(slots)
     two.close()
 
 

@@ -430,11 +430,12 @@ def test_quota_str_and_smallest_period() -> None:
             utc("2026-03-15T12:00:00"),
             (utc("2026-03-01T05:00:00"), utc("2026-04-01T04:00:00")),
         ),
-        # a moment with a fraction of a second: the bounds stay whole
+        # a moment with a fraction of a second: the bounds stay whole (a zone of its own,
+        # so that no month remembered from another case answers)
         (
-            Quota(3000),
+            Quota(3000, MONTH, "Asia/Tokyo"),
             utc("2026-12-15T08:30:00") + 0.25,
-            (utc("2026-11-30T16:00:00"), utc("2026-12-31T16:00:00")),
+            (utc("2026-11-30T15:00:00"), utc("2026-12-31T15:00:00")),
         ),
         # fixed periods, aligned to the epoch
         (Quota(20, 300.0), 1000.0, (900.0, 1200.0)),
