@@ -39,6 +39,7 @@ class Endpoint:
     script: deque[tuple[Any, ...]] = field(default_factory=deque)
     seen: list[Seen] = field(default_factory=list)
     release: threading.Event = field(default_factory=threading.Event)
+    closed: threading.Event = field(default_factory=threading.Event)  # it closed a connection
     date: str | None = None
 
     @property
@@ -122,6 +123,12 @@ def _handler(endpoint: Endpoint) -> type[BaseHTTPRequestHandler]:
 
 class _Server(ThreadingHTTPServer):
     request_queue_size = 128  # fifty concurrent clients must not wait on a full backlog
+    on_close: Any = None
+
+    def shutdown_request(self, request: Any) -> None:
+        super().shutdown_request(request)
+        if self.on_close is not None:
+            self.on_close()
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         if isinstance(sys.exc_info()[1], ConnectionError):
@@ -133,6 +140,7 @@ def start_endpoint() -> Endpoint:
     server = _Server(("127.0.0.1", 0), BaseHTTPRequestHandler)
     server.daemon_threads = True
     endpoint = Endpoint(server)
+    server.on_close = endpoint.closed.set
     server.RequestHandlerClass = _handler(endpoint)
     threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True).start()
     return endpoint

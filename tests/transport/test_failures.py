@@ -105,6 +105,8 @@ def test_a_connection_the_server_closed_while_idle_is_not_used_again(
         if send is sync_send:
             with Robot(webhook, **options) as robot:
                 robot.send(Text("one"))
+                # The server closes after replying: wait until it has, not hoping it did.
+                assert endpoint.closed.wait(5)
                 robot.send(Text("two"))
             return
 
