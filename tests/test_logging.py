@@ -9,6 +9,7 @@ no message repeats a "dingwire:" prefix (the command line adds its own when it s
 from __future__ import annotations
 
 import ast
+import importlib.util
 import logging
 import subprocess
 import sys
@@ -80,6 +81,19 @@ def test_an_application_without_logging_sees_nothing_even_a_warning() -> None:
     assert _run("unconfigured").stderr == ""
 
 
+def test_an_application_with_logging_sees_the_retry_under_the_module_name() -> None:
+    lines = _run("configured").stderr.splitlines()
+    assert lines, "the retry after HTTP 503 logged nothing"
+    for line in lines:
+        name, _, message = line.split("|", 2)
+        assert name.startswith("dingwire."), f"{name!r} is the package's logger, not a module's"
+        assert importlib.util.find_spec(name) is not None, f"{name!r} names no module"
+        assert not message.lower().startswith("dingwire"), message
+        assert "T0KEN5ECRET" not in message
+    assert any(level == "WARNING" and "503" in message for _, level, message in
+               (line.split("|", 2) for line in lines))  # fmt: skip
+
+
 def _modules() -> list[Path]:
     return sorted(SRC.rglob("*.py"))
 
@@ -87,58 +101,87 @@ def _modules() -> list[Path]:
 _LEVELS = {"debug", "info", "warning", "error", "exception", "critical", "log"}
 
 
+def _is_get_logger(node: ast.AST) -> bool:
+    return isinstance(node, ast.Call) and "getLogger" in (
+        getattr(node.func, "attr", None),
+        getattr(node.func, "id", None),
+    )
+
+
+def _by_name(call: ast.AST) -> bool:
+    """``getLogger(__name__)``: the module's own logger."""
+    return (
+        isinstance(call, ast.Call)
+        and len(call.args) == 1
+        and isinstance(call.args[0], ast.Name)
+        and call.args[0].id == "__name__"
+    )
+
+
 def _loggers_and_messages(source: str, where: str) -> tuple[list[str], list[str]]:
-    """The module-level loggers that are not named ``__name__``, and the log messages that
-    start with "dingwire" (both as 'file:line: source')."""
+    """The log calls that go to a logger not named ``__name__``, and the log messages that
+    start with "dingwire" (both as 'file:line: source'). A logger looked up by another name
+    only to be configured (a handler added for the command line or ``serve``) is fine."""
     tree = ast.parse(source)
     misnamed: list[str] = []
     prefixed: list[str] = []
-    for node in tree.body:  # module level: the module's own logger
-        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
-            continue  # a function may look up the package's logger to attach a handler
-        for call in ast.walk(node):
-            if (
-                isinstance(call, ast.Call)
-                and "getLogger"
-                in (getattr(call.func, "attr", None), getattr(call.func, "id", None))
-                and not (
-                    len(call.args) == 1
-                    and isinstance(call.args[0], ast.Name)
-                    and call.args[0].id == "__name__"
-                )
-            ):
-                misnamed.append(f"{where}:{call.lineno}: {ast.unparse(call)}")
+    other_loggers: set[str] = set()  # module-level names bound to getLogger(not __name__)
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and _is_get_logger(node.value) and not _by_name(node.value):
+            other_loggers |= {t.id for t in node.targets if isinstance(t, ast.Name)}
     for call in ast.walk(tree):
-        if (
+        if not (
             isinstance(call, ast.Call)
             and isinstance(call.func, ast.Attribute)
             and call.func.attr in _LEVELS
-            and isinstance(call.func.value, ast.Name)
-            and "log" in call.func.value.id.lower()
         ):
-            args = call.args[1:] if call.func.attr == "log" else call.args
-            first = args[0] if args else None
-            text = ""
-            if isinstance(first, ast.Constant) and isinstance(first.value, str):
-                text = first.value
-            elif isinstance(first, ast.JoinedStr) and first.values:
-                head = first.values[0]
-                if isinstance(head, ast.Constant) and isinstance(head.value, str):
-                    text = head.value
-            if text.lower().startswith("dingwire"):
-                prefixed.append(f"{where}:{call.lineno}: {ast.unparse(call)}")
+            continue
+        receiver = call.func.value
+        if (isinstance(receiver, ast.Name) and receiver.id in other_loggers) or (
+            _is_get_logger(receiver) and not _by_name(receiver)
+        ):
+            misnamed.append(f"{where}:{call.lineno}: {ast.unparse(call)}")
+        if not (
+            (isinstance(receiver, ast.Name) and "log" in receiver.id.lower())
+            or _is_get_logger(receiver)
+        ):
+            continue
+        args = call.args[1:] if call.func.attr == "log" else call.args
+        first = args[0] if args else None
+        text = ""
+        if isinstance(first, ast.Constant) and isinstance(first.value, str):
+            text = first.value
+        elif isinstance(first, ast.JoinedStr) and first.values:
+            head = first.values[0]
+            if isinstance(head, ast.Constant) and isinstance(head.value, str):
+                text = head.value
+        if text.lower().startswith("dingwire"):
+            prefixed.append(f"{where}:{call.lineno}: {ast.unparse(call)}")
     return misnamed, prefixed
+
+
+@pytest.mark.parametrize("path", _modules(), ids=lambda p: str(p.relative_to(SRC.parent)))
+def test_each_module_logs_under_its_own_name_without_a_prefix(path: Path) -> None:
+    where = str(path.relative_to(SRC.parent))
+    misnamed, prefixed = _loggers_and_messages(path.read_text(encoding="utf-8"), where)
+    assert not misnamed, f"a module's logger is logging.getLogger(__name__): {misnamed}"
+    assert not prefixed, f"log messages carry no 'dingwire:' prefix: {prefixed}"
 
 
 @pytest.mark.parametrize(
     ("source", "misnamed", "prefixed"),
     [
-        ("logger = logging.getLogger(__name__)", 0, 0),
-        ('logger = logging.getLogger("dingwire")', 1, 0),
-        ('logger = logging.getLogger("dingwire.fake")', 1, 0),
-        ("log = getLogger()", 1, 0),
+        ('logger = logging.getLogger(__name__)\nlogger.warning("%s", text)', 0, 0),
+        ('logger = logging.getLogger("dingwire")\nlogger.info("x")', 1, 0),
+        ('logger = logging.getLogger("dingwire.fake")\ndef f():\n    logger.debug("x")', 1, 0),
+        ('log = getLogger()\nlog.warning("x")', 1, 0),
+        ('logging.getLogger("dingwire.budget").warning("x")', 1, 0),
+        (
+            '_parent = logging.getLogger("dingwire.fake")\ndef serve(h):\n    _parent.addHandler(h)',
+            0,
+            0,
+        ),
         ('def show(h):\n    logging.getLogger("dingwire").addHandler(h)', 0, 0),
-        ('logger.warning("%s", text)', 0, 0),
         ('logger.warning("dingwire: %s", text)', 0, 1),
         ('logger.info(f"dingwire: {text}")', 0, 1),
         ('def f():\n    _log.log(logging.INFO, "dingwire: x")', 0, 1),
