@@ -296,6 +296,13 @@ def test_the_relay_table_breaks_only_the_relay(tmp_path: Path) -> None:
             "auth_token: expected a string (the bearer token), got an integer",
         ),
         ('[relay]\nlisten_on = "x"\n', "unknown key 'listen_on'"),
+        ('[relay]\nmax_body = "16 parsecs"\n', "max_body: '16 parsecs' is not a size"),
+        ("[relay]\nmax_body = 0\n", "max_body: must be more than 0 bytes"),
+        ('[relay]\nburst = "150%"\n', "burst:"),
+        ("[relay]\nburst = 0\n", "burst: must be at least 1 send"),
+        ('[relay]\nlog_format = "xml"\n', "log_format: expected"),
+        ("[relay]\noncall = 5\n", "oncall"),
+        ('[relay.oncall.dba]\nmobiles = "138"\n', "mobiles"),
     ],
 )
 def test_the_relay_keys_are_checked(tmp_path: Path, text: str, message: str) -> None:
@@ -635,3 +642,25 @@ def test_dingtalk_urls_take_org_and_quota() -> None:
     robot = Robot.from_url("dingtalk://tok?org=acme&quota=20/5m")
     assert robot.budget.org == "acme"
     assert robot.budget.quota == Quota(20, 300.0)
+
+
+def test_every_relay_key_read_into_settings(tmp_path: Path) -> None:
+    from dingwire.relay.settings import RelaySettings
+
+    text = (
+        '[relay]\nqueue = "memory://"\nmax_body = "2MiB"\nburst = "10%"\nlease = "10s"\n'
+        'priority_order = ["p1", "p2"]\nlog_format = "json"\ntemplate = "t.j2"\n'
+        '[relay.templates]\nops = "ops.j2"\n'
+        '[relay.oncall.dba]\nmobiles = ["13800000000"]\n'
+    )
+    settings = RelaySettings.from_config(load_config(write(tmp_path, text), env={}))
+    assert settings.max_body == 2 * 2**20
+    assert settings.burst_for(3000) == 300
+    assert settings.lease == 10.0
+    assert settings.priority("P2") == 1
+    assert settings.priority("info") == settings.priority(None) == 2
+    assert settings.templates == {"ops": "ops.j2"}
+    assert settings.oncall["dba"] == At(mobiles=["13800000000"])
+    assert settings.dedupe_window == 300.0  # the default stays
+    assert RelaySettings().burst_for(3000) == 150
+    assert RelaySettings().burst_for(10) == 1

@@ -305,7 +305,24 @@ ROBOT_KEYS = (
 )
 ORG_KEYS = ("quota", "timezone")
 BUDGET_KEYS = ("store",)
-RELAY_KEYS = ("listen", "queue", "auth_token", "timezone", "dedupe_window", "max_age")
+RELAY_KEYS = (
+    "listen",
+    "queue",
+    "auth_token",
+    "timezone",
+    "dedupe_window",
+    "max_age",
+    "max_body",
+    "lease",
+    "burst",
+    "priority_label",
+    "priority_order",
+    "mention_label",
+    "oncall",
+    "template",
+    "templates",
+    "log_format",
+)
 
 
 def _unknown(key: str, known: Sequence[str]) -> str:
@@ -443,13 +460,72 @@ def _budget(table: Any, where: str, expand: Expand) -> str | None:
     return _text(table["store"], "store", expected, expand)
 
 
+def _size(value: Any, key: str, expand: Expand) -> int:
+    """Bytes from an integer or ``"16MiB"``, ``"512KiB"``, ``"2MB"``, ``"1000"``."""
+    expected = 'a size such as "16MiB", "512KiB" or a number of bytes'
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise _wrong(key, expected, value)
+    if isinstance(value, str):
+        text = _text(value, key, expected, expand)
+        match = re.fullmatch(r"(\d+)\s*(B|KB|KiB|MB|MiB|GB|GiB)?", text)
+        if not match:
+            raise ConfigError(f'{key}: {text[:40]!r} is not a size; write it like "16MiB"')
+        value = int(match.group(1)) * _SIZE_UNITS[match.group(2) or "B"]
+    size = int(value)
+    if size <= 0:
+        raise ConfigError(f"{key}: must be more than 0 bytes, got {size}")
+    return size
+
+
+_SIZE_UNITS = {
+    "B": 1,
+    "KB": 1000,
+    "KiB": 1024,
+    "MB": 10**6,
+    "MiB": 2**20,
+    "GB": 10**9,
+    "GiB": 2**30,
+}
+
+
+def _burst(value: Any, expand: Expand) -> int | float:
+    """An integer number of sends, or a share of the quota such as ``"5%"`` (a float 0–1)."""
+    expected = 'a number of sends such as 10, or a share of the quota such as "5%"'
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise _wrong("burst", expected, value)
+    if isinstance(value, str):
+        text = _text(value, "burst", expected, expand)
+        match = re.fullmatch(r"(\d+(?:\.\d+)?)\s*%", text)
+        if not match or not 0 < float(match.group(1)) <= 100:
+            raise ConfigError(f"burst: {text[:40]!r} is not a share; expected {expected}")
+        return float(match.group(1)) / 100
+    if value < 1:
+        raise ConfigError(f"burst: must be at least 1 send, got {value}")
+    return value
+
+
+def _oncall(value: Any, expand: Expand) -> dict[str, At]:
+    """``[relay.oncall]``: a label value (e.g. a team) -> who to mention for its alerts."""
+    table = _table(value, '[relay.oncall.dba] with mobiles = ["13800000000"]')
+    return {str(name): _mention(group, expand) for name, group in table.items()}
+
+
+def _templates(value: Any, expand: Expand) -> dict[str, str]:
+    """``[relay.templates]``: a robot name -> its template file."""
+    table = _table(value, 'ops = "templates/ops.md.j2"')
+    return {
+        str(name): _text(file, f"templates.{name}", "a template file path", expand)
+        for name, file in table.items()
+    }
+
+
 def _relay(table: Any, expand: Expand) -> dict[str, Any]:
     table = _table(table, 'listen = "127.0.0.1:8060"')
     settings: dict[str, Any] = {}
     for key, value in table.items():
         if key not in RELAY_KEYS:
             raise ConfigError(_unknown(key, RELAY_KEYS))
-        if key in ("dedupe_window", "max_age"):
+        if key in ("dedupe_window", "max_age", "lease"):
             settings[key] = _duration(value, key, expand)
         elif key == "timezone":
             settings[key] = _text(value, key, 'a zone such as "Asia/Shanghai"', expand)
@@ -458,6 +534,24 @@ def _relay(table: Any, expand: Expand) -> dict[str, Any]:
             settings[key] = _text(value, key, "a string (the bearer token)", expand, secret=True)
         elif key == "listen":
             settings[key] = _text(value, key, 'an address such as "127.0.0.1:8060"', expand)
+        elif key == "max_body":
+            settings[key] = _size(value, key, expand)
+        elif key == "burst":
+            settings[key] = _burst(value, expand)
+        elif key == "priority_order":
+            settings[key] = _strings(value, key, '["critical", "warning", "info"]', expand)
+        elif key in ("priority_label", "mention_label"):
+            settings[key] = _text(value, key, 'a label name such as "severity"', expand)
+        elif key == "log_format":
+            settings[key] = _text(value, key, '"text" or "json"', expand)
+            if settings[key] not in ("text", "json"):
+                raise _wrong(key, '"text" or "json"', settings[key])
+        elif key == "template":
+            settings[key] = _text(value, key, "a template file path", expand)
+        elif key == "templates":
+            settings[key] = _templates(value, expand)
+        elif key == "oncall":
+            settings[key] = _oncall(value, expand)
         else:
             expected = 'a queue URL such as "sqlite:///./dingwire-outbox.sqlite3"'
             settings[key] = _text(value, key, expected, expand)
