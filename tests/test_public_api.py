@@ -14,7 +14,8 @@ PUBLIC = {
     "QuotaExceededError", "QuotaRefusedError", "Rate", "RateLimitedError", "Request",
     "RequestTimeoutError", "RetryPolicy", "Robot", "RobotDisabledError", "SecurityError",
     "SendResult", "ServerBusyError", "SignatureError", "Text", "ThrottledError",
-    "TimestampError", "TokenError", "TooLargeError", "TransportError", "__version__",
+    "TimestampError", "TokenError", "TooLargeError", "TooManyPartsError", "TransportError",
+    "__version__",
     "sign", "signed_url",
 }  # fmt: skip
 CONTENT = {"LintIssue", "escape_markdown", "lint_markdown", "split", "to_dingtalk_markdown"}

@@ -63,6 +63,7 @@ if TYPE_CHECKING:
         TimestampError,
         TokenError,
         TooLargeError,
+        TooManyPartsError,
         TransportError,
     )
     from dingwire.core.messages import (
@@ -148,6 +149,7 @@ _SOURCES: dict[str, str] = {
     "TimestampError": "dingwire.core.errors",
     "TokenError": "dingwire.core.errors",
     "TooLargeError": "dingwire.core.errors",
+    "TooManyPartsError": "dingwire.core.errors",
     "TransportError": "dingwire.core.errors",
     "escape_markdown": "dingwire.content",
     "lint_markdown": "dingwire.content",
@@ -204,6 +206,7 @@ __all__ = [
     "TimestampError",
     "TokenError",
     "TooLargeError",
+    "TooManyPartsError",
     "TransportError",
     "__version__",
     "escape_markdown",

@@ -444,3 +444,24 @@ def test_refusing_a_50_mb_text_is_quick_and_takes_little_memory() -> None:
         # A refusal reads a few hundred KB of the text; bounds generous for a loaded machine.
         assert seconds < 0.5
         assert peak < 5_000_000
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["🏻" * 66, "a" + "\u0301" * 500, "x" + "\U000e0020" * 120],  # one "character" each
+    ids=["emoji-modifiers", "combining-marks", "tag-characters"],
+)
+@pytest.mark.parametrize("kind", ["text", "markdown"])
+def test_a_character_longer_than_a_message_is_cut_not_refused(text: str, kind: str) -> None:
+    message: dict[str, Any] = (
+        {"msgtype": "text", "text": {"content": text}}
+        if kind == "text"
+        else {"msgtype": "markdown", "markdown": {"title": "t", "text": text}}
+    )
+    parts = capped_split(message, limit=300, max_parts=20)
+    assert len(parts) > 1
+    for part in parts:
+        assert len(json.dumps(part, ensure_ascii=False, separators=(",", ":")).encode()) <= 300
+    field = "content" if kind == "text" else "text"
+    joined = "".join(p[kind][field] for p in parts)
+    assert joined.count(text[-1]) == text.count(text[-1])  # nothing lost

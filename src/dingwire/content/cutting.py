@@ -456,11 +456,21 @@ def _leaves_room(room: int, head: str, lines: Sequence[str], tail: str) -> bool:
     return json_size(head) + widest + json_size(tail) <= room
 
 
-def _longest(cutter: Cutter, p: int, head: str, room: int, chain: Chain, tail: str) -> Piece | None:
-    """The longest piece from ``p`` that fits ``room`` with ``head`` and ``tail``."""
+def _longest(
+    cutter: Cutter,
+    p: int,
+    head: str,
+    room: int,
+    chain: Chain,
+    tail: str,
+    *,
+    anywhere: bool = False,
+) -> Piece | None:
+    """The longest piece from ``p`` that fits ``room`` with ``head`` and ``tail``
+    (``anywhere``: cutting a visible character that is longer than a message)."""
     budget = room - (json_size(_reopen(head, chain)) if head else 0) - json_size(tail)
     while budget > 0:
-        end = cutter.cut(p, budget)
+        end = cutter.cut(p, budget, anywhere=anywhere)
         if end <= p:
             return None
         piece = Piece(cutter.text[p:end], "", head=head, tail=tail, chain=chain)
@@ -509,6 +519,8 @@ def _chars(
         if piece is None and head:
             # The repeated header or fence leaves no room: go on without it.
             piece = _longest(cutter, p, "", room, chain, cut_tail)
+        if piece is None:
+            piece = _longest(cutter, p, "", room, chain, cut_tail, anywhere=True)
         if piece is None:
             raise TooLargeError(
                 f"a limit that leaves {room:,} bytes for text is too small to cut this "

@@ -91,11 +91,11 @@ class Cutter:
         """Bytes of ``text[start:end]`` on the wire."""
         return self._sums[end] - self._sums[start]
 
-    def cut(self, start: int, budget: int) -> int:
+    def cut(self, start: int, budget: int, *, anywhere: bool = False) -> int:
         """The end of the longest good piece from ``start`` within ``budget`` bytes.
 
         Returns ``len(text)`` when the rest fits, and ``start`` when not even one visible
-        character does.
+        character does (with ``anywhere``, the longest run of code points that fits).
         """
         text, sums = self.text, self._sums
         if sums[-1] - sums[start] <= budget:
@@ -124,7 +124,10 @@ class Cutter:
                 p -= 1
             if best is not None:
                 return best
-        return start
+        # ``anywhere``: one "character" longer than a whole message (a run of combining
+        # marks or emoji modifiers) can never be sent whole; it is cut between code points
+        # rather than refused.
+        return limit if anywhere else start
 
     def _span_at(self, p: int, level: int) -> tuple[int, int] | None:
         span = _containing(self._fixed, p) if level >= 1 else None

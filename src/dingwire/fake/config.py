@@ -48,6 +48,7 @@ from typing import Any, Literal
 from dingwire.config import expand_env, expand_tree, read_toml
 from dingwire.core.budget import DEFAULT_TIMEZONE, MONTH, Quota, parse_quota
 from dingwire.core.errors import ConfigError
+from dingwire.core.limits import MAX_KEYWORDS
 from dingwire.core.policy import DEFAULT_LOCKOUT, DEFAULT_RATE, Rate, parse_duration, parse_rate
 from dingwire.fake.faults import Fault
 from dingwire.fake.jsonio import lone_surrogate
@@ -183,8 +184,8 @@ class FakeRobot:
             _text(self.secret, f"{where}: secret")
         object.__setattr__(self, "secret", self.secret or None)
         object.__setattr__(self, "keywords", _strings(self.keywords, f"{where}: keywords"))
-        if len(self.keywords) > 10 or any(not k for k in self.keywords):
-            raise ConfigError(f"{where}: DingTalk allows 1 to 10 non-empty keywords")
+        if len(self.keywords) > MAX_KEYWORDS or any(not k for k in self.keywords):
+            raise ConfigError(f"{where}: DingTalk allows 1 to {MAX_KEYWORDS} non-empty keywords")
         object.__setattr__(self, "ips", _strings(self.ips, f"{where}: ips"))
         for ip in self.ips:
             try:

@@ -37,7 +37,7 @@ from dingwire.core.errors import (
     RateLimitedError,
     ThrottledError,
 )
-from dingwire.core.limits import DEFAULT_MAX_PARTS
+from dingwire.core.limits import DEFAULT_MAX_PARTS, MAX_KEYWORDS
 from dingwire.core.mentions import keyword_room
 from dingwire.core.messages import At, MessageLike, to_payload
 from dingwire.core.policy import (
@@ -168,8 +168,11 @@ class BaseRobot:
         if isinstance(keywords, str):
             keywords = [keywords]
         self.keywords = tuple(k for k in keywords if k)
-        if len(self.keywords) > 10:
-            raise ConfigError("keywords: DingTalk allows at most 10 keywords per robot")
+        if len(self.keywords) > MAX_KEYWORDS:
+            raise ConfigError(
+                f"keywords: DingTalk allows at most {MAX_KEYWORDS} keywords per robot,"
+                f" got {len(self.keywords)}"
+            )
         self.mention = mention
         self.timeout = parse_timeout(timeout)
         # The proxy both transports use: this one, else HTTPS_PROXY & co. (unless
