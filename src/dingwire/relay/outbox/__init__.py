@@ -8,6 +8,7 @@
 
 from dingwire.relay.outbox._contract import Outbox, OutboxUnavailable, RobotBacklog
 from dingwire.relay.outbox.memory import MemoryOutbox
+from dingwire.relay.outbox.sqlite import SqliteOutbox
 from dingwire.relay.outbox.url import open_outbox
 
 __all__ = [
@@ -15,5 +16,6 @@ __all__ = [
     "Outbox",
     "OutboxUnavailable",
     "RobotBacklog",
+    "SqliteOutbox",
     "open_outbox",
 ]

@@ -27,7 +27,9 @@ def open_outbox(url: str) -> Outbox:
         path = text[len("sqlite:///") :]
         if not path or path.endswith("/"):
             raise ConfigError(f"[relay] queue: {url!r} names no file; write {_FORMS}")
-        raise ConfigError("[relay] queue: the SQLite outbox is not written yet; use memory://")
+        from dingwire.relay.outbox.sqlite import SqliteOutbox
+
+        return SqliteOutbox(path)
     if text.startswith(("redis://", "rediss://", "unix://")):
         raise ConfigError(
             "[relay] queue: a Redis outbox is not available yet in this version of dingwire "
