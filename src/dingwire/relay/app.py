@@ -1,0 +1,501 @@
+"""The relay's HTTP side: intake, message status, health, metrics, reload, the OpenAPI document.
+
+:func:`create_app` builds a Starlette app from the settings and the backends it is given
+(outbox, renderer, dispatcher, metrics); nothing here opens a file or a socket, so tests
+build it with stubs and serve it with Starlette's ``TestClient``.
+
+Answers, as DESIGN.md ("Relay") says, and the rules kept to give them:
+
+- ``202 {"id": ...}`` only once :meth:`Outbox.enqueue` has returned (it returns after the
+  commit); a notification already stored within ``dedupe_window`` answers 202 with the
+  first id and ``"duplicate": true``. Only then is the dispatcher woken.
+- ``400 {"error": reason}``: the body is not JSON, not an object, or not a payload the
+  renderer understands (its :class:`~dingwire.relay.alerts.PayloadError` says what to fix).
+- ``401`` with ``WWW-Authenticate`` when ``[relay] auth_token`` is set and the request does
+  not carry it (``Authorization: Bearer TOKEN``, or HTTP Basic with the token as password,
+  which is what Alertmanager's and Grafana's basic-auth settings send); compared in constant
+  time (digests of equal length through :func:`hmac.compare_digest`).
+- ``404``: no such robot in the config (or no such message, or no such path).
+- ``413``: a body over ``max_body``, known from ``Content-Length`` before a byte is read,
+  or counted while a chunked body streams in (the connection is closed after the answer).
+- ``503`` with ``Retry-After``: the outbox cannot store (:class:`OutboxUnavailable`), the
+  relay is shutting down (draining), or the robot's table is broken (fixed by editing the
+  config and reloading, so the sender should retry, not drop the alert).
+- Never a 2xx for something not stored, never a 4xx for a temporary failure.
+
+Speed: the intake does the least it can per request — no validation library, the body read
+straight from the ASGI ``receive`` channel, parsed once, rendered once, and the renderer
+and :meth:`Outbox.enqueue` run together in one worker thread (one hop off the event loop),
+so concurrent requests reach the outbox at once and it can group their commits.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import math
+import time
+from base64 import b64decode
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any, Literal, Protocol, cast
+
+import anyio.to_thread
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from dingwire.config import Config
+from dingwire.core.errors import ConfigError
+from dingwire.core.redact import scrub
+from dingwire.relay.alerts import PayloadError
+from dingwire.relay.logs import config_secrets
+from dingwire.relay.metrics import CONTENT_TYPE, RelayMetrics
+from dingwire.relay.model import Enqueued, Outgoing, Record
+from dingwire.relay.openapi import openapi_document
+from dingwire.relay.outbox import Outbox, OutboxUnavailable
+from dingwire.relay.settings import RelaySettings
+
+__all__ = ["DispatcherLike", "Intake", "RendererLike", "create_app", "record_json"]
+
+log = logging.getLogger(__name__)
+
+Source = Literal["alertmanager", "grafana", "messages"]
+Reload = Callable[[], Awaitable[None]]
+
+#: Seconds a sender is asked to wait when the relay drains or a robot's table is broken.
+DRAIN_RETRY_AFTER = 10
+BROKEN_ROBOT_RETRY_AFTER = 30
+#: How long the lifespan gives the dispatcher to finish the sends in flight.
+DEFAULT_GRACE = 5.0
+_MAX_ID = 200
+
+
+class RendererLike(Protocol):
+    """What the intake needs of :class:`dingwire.relay.render.Renderer`."""
+
+    def alertmanager(self, robot: str, data: Any, *, now: float) -> Outgoing: ...
+
+    def grafana(self, robot: str, data: Any, *, now: float) -> Outgoing: ...
+
+    def message(self, robot: str, data: Any, *, now: float) -> Outgoing: ...
+
+
+class DispatcherLike(Protocol):
+    """What the app needs of :class:`dingwire.relay.dispatcher.Dispatcher`."""
+
+    async def start(self) -> None: ...
+
+    async def stop(self, grace: float) -> None: ...
+
+    def wake(self, robot: str) -> None: ...
+
+    @property
+    def alive(self) -> bool: ...
+
+
+class _BadBody(Exception):
+    """The body is not a JSON object; ``reason`` says why."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def _refuse_constant(name: str) -> Any:
+    raise _BadBody(f"the body is not JSON: {name} is not a JSON number")
+
+
+def parse_body(body: bytes) -> dict[str, Any]:
+    """The body as a JSON object, or :class:`_BadBody` with the reason (strict JSON: no
+    ``NaN`` or ``Infinity``; UTF-8, -16 or -32 as RFC 8259 allows)."""
+    try:
+        data = json.loads(body, parse_constant=_refuse_constant)
+    except json.JSONDecodeError as error:
+        raise _BadBody(
+            f"the body is not JSON: {error.msg} at line {error.lineno} column {error.colno}"
+        ) from None
+    except UnicodeDecodeError:
+        raise _BadBody("the body is not JSON: it is not UTF-8 text") from None
+    except RecursionError:
+        raise _BadBody("the body is not JSON this relay accepts: nested too deeply") from None
+    if not isinstance(data, dict):
+        kind = "an array" if isinstance(data, list) else f"a {type(data).__name__}"
+        raise _BadBody(f"the body must be a JSON object, got {kind}")
+    return data
+
+
+def _json(
+    status: int, data: Mapping[str, Any], headers: Mapping[str, str] | None = None
+) -> Response:
+    content = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
+    return Response(content, status, headers=headers, media_type="application/json")
+
+
+def _retry_after(seconds: float) -> dict[str, str]:
+    if not math.isfinite(seconds):
+        seconds = DRAIN_RETRY_AFTER
+    return {"Retry-After": str(max(1, math.ceil(seconds)))}
+
+
+def _digest(token: str) -> bytes:
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).digest()
+
+
+def _presented_token(header: str) -> str | None:
+    """The token in an ``Authorization`` header: a bearer token, or a Basic password."""
+    scheme, _, value = header.strip().partition(" ")
+    scheme = scheme.lower()
+    value = value.strip()
+    if scheme == "bearer":
+        return value
+    if scheme == "basic":
+        try:
+            decoded = b64decode(value, validate=True).decode("utf-8")
+        except ValueError:  # binascii.Error and UnicodeDecodeError are ValueErrors
+            return None
+        return decoded.partition(":")[2]
+    return None
+
+
+def _when(moment: float | None) -> float | None:
+    return None if moment is None else round(moment, 3)
+
+
+def record_json(record: Record, secrets: frozenset[str] | set[str] = frozenset()) -> dict[str, Any]:
+    """``GET /v1/messages/{id}``'s answer: the state of one record, every string scrubbed
+    of the config's secrets (a DingTalk reply or a transport error could quote a URL)."""
+
+    def clean(value: Any) -> Any:
+        if isinstance(value, str):
+            return scrub(value, secrets)
+        if isinstance(value, Mapping):
+            return {str(k): clean(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [clean(v) for v in value]
+        return value
+
+    message = record.message
+    answer: dict[str, Any] = clean(
+        {
+            "id": record.id,
+            "robot": message.robot,
+            "state": record.state,
+            "source": message.source,
+            "kind": message.kind,
+            "priority": message.priority,
+            "attempts": record.attempts,
+            "reply": record.reply,
+            "error": record.error,
+            "digest": record.digest,
+            "digest_size": record.digest_size,
+            "received": _when(message.received),
+            "updated": _when(record.updated),
+            "not_before": _when(record.not_before),
+            "failing_since": _when(record.failing_since),
+            "sent_at": _when(record.sent_at),
+            "history": list(record.history),
+        }
+    )
+    return answer
+
+
+@dataclass
+class Intake:
+    """What the app's endpoints read: swapped as a whole on reload (:meth:`reconfigure`).
+
+    ``draining`` is set when the relay stops taking new work (SIGTERM): every intake then
+    answers 503 with ``Retry-After`` while the sends in flight finish.
+    """
+
+    settings: RelaySettings
+    config: Config
+    renderer: RendererLike
+    outbox: Outbox
+    dispatcher: DispatcherLike
+    metrics: RelayMetrics
+    clock: Callable[[], float] = time.time
+    reload: Reload | None = None
+    draining: bool = False
+    secrets: frozenset[str] = field(default_factory=frozenset)
+    _token: bytes | None = None
+    _document: dict[str, Any] | None = None
+
+    def __post_init__(self) -> None:
+        self.reconfigure(self.settings, self.config, self.renderer)
+
+    def reconfigure(self, settings: RelaySettings, config: Config, renderer: RendererLike) -> None:
+        """Serve with a new config and templates from now on (requests already being
+        rendered finish with the old ones)."""
+        self.settings, self.config, self.renderer = settings, config, renderer
+        self.secrets = frozenset(config_secrets(config, settings))
+        self._token = _digest(settings.auth_token) if settings.auth_token else None
+        self._document = None
+
+    # -- checks shared by the endpoints ---------------------------------------------------
+
+    def authorised(self, request: Request) -> bool:
+        """Whether the request carries the token (always, when none is configured)."""
+        if self._token is None:
+            return True
+        presented = _presented_token(request.headers.get("authorization", ""))
+        # Digests of the same length: compare_digest then takes the same time for any guess.
+        candidate = _digest(presented) if presented is not None else b"\0" * 32
+        return hmac.compare_digest(candidate, self._token) and presented is not None
+
+    def document(self) -> dict[str, Any]:
+        if self._document is None:
+            self._document = openapi_document(
+                robots=sorted(self.config.robots), auth=self._token is not None
+            )
+        return self._document
+
+    def scrub(self, text: str) -> str:
+        return scrub(text, self.secrets)
+
+    # -- the work done in a worker thread -------------------------------------------------
+
+    def store(self, source: Source, robot: str, body: bytes, now: float) -> Enqueued:
+        """Parse, render and enqueue one request; returns after the commit.
+
+        Raises :class:`_BadBody` / :class:`PayloadError` (400) or
+        :class:`OutboxUnavailable` (503). Runs in a worker thread.
+        """
+        data = parse_body(body)
+        renderer = self.renderer
+        if source == "alertmanager":
+            outgoing = renderer.alertmanager(robot, data, now=now)
+        elif source == "grafana":
+            outgoing = renderer.grafana(robot, data, now=now)
+        else:
+            outgoing = renderer.message(robot, data, now=now)
+        (answer,) = self.outbox.enqueue(
+            [outgoing], now=now, dedupe_window=self.settings.dedupe_window
+        )
+        return answer
+
+
+_UNAUTHORISED = {"WWW-Authenticate": 'Bearer realm="dingwire relay"'}
+
+
+def _unauthorised(request: Request) -> Response:
+    given = "a wrong token" if request.headers.get("authorization") else "no token"
+    return _json(
+        401,
+        {"error": f"this relay needs its auth_token as 'Authorization: Bearer TOKEN'; got {given}"},
+        _UNAUTHORISED,
+    )
+
+
+class _TooLarge(Exception):
+    pass
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    """The whole body, or :class:`_TooLarge` as soon as it passes ``limit`` bytes."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise _TooLarge
+    receive = request.receive
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnect
+        chunk = message.get("body", b"")
+        if chunk:
+            size += len(chunk)
+            if size > limit:
+                raise _TooLarge
+            chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+def _size(limit: int) -> str:
+    for unit, factor in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if limit >= factor and limit % factor == 0:
+            return f"{limit // factor} {unit}"
+    return f"{limit} bytes"
+
+
+def _intake(intake: Intake, source: Source) -> Callable[[Request], Awaitable[Response]]:
+    """The endpoint for one kind of payload (Alertmanager, Grafana, a DingTalk message)."""
+    metrics = intake.metrics
+
+    def rejected(status: int, reason: str, headers: Mapping[str, str] | None = None) -> Response:
+        metrics.rejected(source, status)
+        return _json(status, {"error": reason}, headers)
+
+    async def endpoint(request: Request) -> Response:
+        if not intake.authorised(request):
+            metrics.rejected(source, 401)
+            return _unauthorised(request)
+        if intake.draining:
+            reason = "the relay is shutting down; send it again in a moment"
+            return rejected(503, reason, _retry_after(DRAIN_RETRY_AFTER))
+        robot: str = request.path_params["robot"]
+        config = intake.config
+        if robot not in config.robots:
+            names = ", ".join(sorted(config.robots)) or "none"
+            shown = robot if len(robot) <= 80 else robot[:80] + "…"
+            return rejected(
+                404, f"no robot named {shown!r} in the relay's config (configured: {names})"
+            )
+        problem = config.problem(robot)
+        if problem is not None:
+            reason = intake.scrub(f"the robot {robot!r} cannot be used: {problem.message}")
+            log.error("%s (fix the config, then reload)", reason)
+            return rejected(503, reason, _retry_after(BROKEN_ROBOT_RETRY_AFTER))
+        limit = intake.settings.max_body
+        try:
+            body = await _read_body(request, limit)
+        except _TooLarge:
+            reason = f"the body is over this relay's max_body of {_size(limit)}"
+            # The rest of the body is not read: close the connection rather than drain it.
+            return rejected(413, reason, {"Connection": "close"})
+        except ClientDisconnect:
+            return Response(status_code=400)  # the sender is gone: nobody reads this
+        now = intake.clock()
+        try:
+            answer = await anyio.to_thread.run_sync(partial(intake.store, source, robot, body, now))
+        except (_BadBody, PayloadError) as error:
+            return rejected(400, intake.scrub(str(error.reason)))
+        except OutboxUnavailable as error:
+            log.warning("could not store a %s payload for %s: %s", source, robot, error.message)
+            reason = f"the relay cannot store it right now ({intake.scrub(error.message)}); retry"
+            return rejected(503, reason, _retry_after(error.retry_after))
+        intake.dispatcher.wake(robot)
+        metrics.received(source)
+        if answer.duplicate:
+            return _json(202, {"id": answer.id, "duplicate": True})
+        return _json(202, {"id": answer.id})
+
+    return endpoint
+
+
+def create_app(
+    settings: RelaySettings,
+    config: Config,
+    *,
+    outbox: Outbox,
+    renderer: RendererLike,
+    dispatcher: DispatcherLike,
+    metrics: RelayMetrics,
+    clock: Callable[[], float] = time.time,
+    reload: Reload | None = None,
+    grace: float = DEFAULT_GRACE,
+) -> Starlette:
+    """The relay's ASGI app, serving ``config``'s robots through the given backends.
+
+    Its lifespan starts the dispatcher and, at shutdown, stops taking new work (503) and
+    gives the dispatcher ``grace`` seconds to finish the sends in flight; what was not sent
+    stays queued. ``reload`` is what ``POST /-/reload`` (and SIGHUP, in :mod:`.serve`)
+    runs; it raises :class:`ConfigError` to refuse a broken config, keeping the old one.
+    The :class:`Intake` is at ``app.state.intake``.
+    """
+    intake = Intake(
+        settings,
+        config,
+        renderer,
+        outbox,
+        dispatcher,
+        metrics,
+        clock=clock,
+        reload=reload,
+    )
+    # (State is a str; Mapping's key type is invariant, so mypy needs telling.)
+    metrics.watch_outbox(cast("Callable[[], Mapping[str, Mapping[str, int]]]", outbox.counts))
+
+    async def message_status(request: Request) -> Response:
+        if not intake.authorised(request):
+            return _unauthorised(request)
+        id: str = request.path_params["id"]
+        if len(id) > _MAX_ID:
+            return _json(404, {"error": "no message with this id"})
+        try:
+            record = await anyio.to_thread.run_sync(outbox.get, id)
+        except OutboxUnavailable as error:
+            reason = f"the relay cannot read its outbox right now ({intake.scrub(error.message)})"
+            return _json(503, {"error": reason}, _retry_after(error.retry_after))
+        if record is None:
+            return _json(404, {"error": "no message with this id"})
+        return _json(200, record_json(record, intake.secrets))
+
+    async def healthz(request: Request) -> Response:
+        return _json(200, {"status": "ok"})
+
+    async def readyz(request: Request) -> Response:
+        problems: list[str] = []
+        if intake.draining:
+            problems.append("shutting down")
+        if not dispatcher.alive:
+            problems.append("the dispatcher is not running")
+        try:
+            await anyio.to_thread.run_sync(outbox.check)
+        except OutboxUnavailable as error:
+            problems.append(f"the outbox cannot store: {intake.scrub(error.message)}")
+        if problems:
+            return _json(503, {"ready": False, "problems": problems}, _retry_after(5))
+        return _json(200, {"ready": True})
+
+    async def metrics_endpoint(request: Request) -> Response:
+        content = await anyio.to_thread.run_sync(metrics.render)
+        return Response(content, 200, media_type=CONTENT_TYPE)
+
+    async def reload_endpoint(request: Request) -> Response:
+        if not intake.authorised(request):
+            return _unauthorised(request)
+        if intake.reload is None:
+            return _json(404, {"error": "this relay was started without a config file to reload"})
+        try:
+            await intake.reload()
+        except ConfigError as error:
+            reason = intake.scrub(f"{error.message}; the previous configuration stays")
+            return _json(400, {"error": reason})
+        return _json(200, {"reloaded": True})
+
+    async def openapi(request: Request) -> Response:
+        return _json(200, intake.document())
+
+    async def http_error(request: Request, error: Exception) -> Response:
+        assert isinstance(error, HTTPException)
+        return _json(error.status_code, {"error": str(error.detail)}, error.headers)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await dispatcher.start()
+        try:
+            yield
+        finally:
+            intake.draining = True
+            await dispatcher.stop(grace)
+
+    alertmanager = _intake(intake, "alertmanager")
+    routes = [
+        Route("/dingtalk/{robot}/send", alertmanager, methods=["POST"]),
+        Route("/v1/robots/{robot}/alertmanager", alertmanager, methods=["POST"]),
+        Route("/v1/robots/{robot}/grafana", _intake(intake, "grafana"), methods=["POST"]),
+        Route("/v1/robots/{robot}/messages", _intake(intake, "messages"), methods=["POST"]),
+        Route("/v1/messages/{id}", message_status, methods=["GET"]),
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/readyz", readyz, methods=["GET"]),
+        Route("/metrics", metrics_endpoint, methods=["GET"]),
+        Route("/-/reload", reload_endpoint, methods=["POST"]),
+        Route("/openapi.json", openapi, methods=["GET"]),
+    ]
+    app = Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={HTTPException: http_error},
+    )
+    app.state.intake = intake
+    return app
