@@ -1,0 +1,412 @@
+"""The relay (``dingwire serve``) measured end to end, side by side in one run.
+
+Every part runs as its own process on 127.0.0.1, as in production: the fake DingTalk
+(``python -m dingwire.fake``), the relay (``python -m dingwire serve``, SQLite outbox in WAL
+mode), and the load.
+
+1. **Durable intake.** ``wrk`` (``apt-get install wrk``) POSTs a 2 KB Alertmanager payload
+   to ``/v1/robots/R/alertmanager`` — each request its own notification (a Lua script
+   numbers the ``groupKey``, so nothing is a duplicate) — once against the relay and once
+   against a bare ASGI app on the same uvicorn that reads the body and answers 202 without
+   storing. Requests/s, p99 and the ratio; afterwards the outbox must hold at least as many
+   records as the relay answered 202 (never a 202 before the commit).
+2. **Storms** of 1,000 and 10,000 alerts (four to a notification, eight concurrent posters)
+   at one robot whose minute budget is shortened to ``20/WINDOWs`` (3 s unless told; the fake
+   counts the same, at arrival): messages used, alerts per message, windows used, alerts
+   delivered per window while the storm drains (a window here stands for DingTalk's minute),
+   beside the physical limit of 20 messages × 20,000 bytes per window at the storm's own
+   bytes per alert line; never a refusal; the relay's peak RSS (``VmHWM``) through the storm.
+
+    .venv/bin/python bench/bench_relay.py [--duration 10] [--connections 32] [--window 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # the end-to-end tests' process harness is reused, not copied
+
+from tests.relay.e2e.harness import (  # noqa: E402
+    FakeProcess,
+    FakeRobot,
+    Process,
+    RelayProcess,
+    RelayRobot,
+    alert,
+    free_port,
+    notification,
+    post_all,
+    python_env,
+    wait_until,
+)
+
+TOKEN = "bench" + "7" * 55 + "5e1a"
+PATH = "/v1/robots/bench/alertmanager"
+PAYLOAD_BYTES = 2048
+LINE_LIMIT = 20_000  # bytes per DingTalk message
+MESSAGES_PER_WINDOW = 20
+
+
+# -- the payload and the wrk script -----------------------------------------------------------
+
+
+def intake_payload() -> str:
+    """A realistic Alertmanager notification of ~2 KB, with ``@@N@@`` where wrk numbers it."""
+    alerts = [
+        alert(
+            "HighRequestLatency",
+            severity=("critical", "warning")[i % 2],
+            instance=f"api-{i}.prod.example.com:9100",
+            summary=f"p99 latency above 2s on api-{i} for 5 minutes",
+            extra_labels={"service": "checkout", "team": "payments", "zone": "cn-hangzhou-h"},
+        )
+        for i in range(3)
+    ]
+    payload = notification(alerts, group={"alertname": "HighRequestLatency", "batch": "@@N@@"})
+    runbook = "https://wiki.example.cn/runbooks/latency#"
+    payload["commonAnnotations"] = {"runbook": runbook}
+    size = len(json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode())
+    payload["commonAnnotations"] = {"runbook": runbook + "x" * max(0, PAYLOAD_BYTES - size)}
+    return json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
+
+
+WRK_SCRIPT = r"""
+local threads = 0
+function setup(thread)
+  threads = threads + 1
+  thread:set("tid", threads)
+end
+function init(args)
+  n = 0
+  wrk.method = "POST"
+  wrk.headers["Content-Type"] = "application/json"
+end
+function request()
+  n = n + 1
+  local body = string.gsub(template, "@@N@@", tid .. "-" .. n)
+  return wrk.format(nil, nil, nil, body)
+end
+template = [==[@@PAYLOAD@@]==]
+"""
+
+
+def run_wrk(url: str, script: Path, *, duration: int, connections: int) -> dict[str, float]:
+    """``wrk`` against ``url``: requests/s, p99 (ms), requests answered and non-2xx ones."""
+    out = subprocess.run(
+        ["wrk", "-t2", f"-c{connections}", f"-d{duration}s", "--latency", "-s", str(script), url],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)\b", out)
+    assert p99, out
+    scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}[p99.group(2)]
+    total = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    errors = re.search(r"Socket errors: (.*)", out)
+    return {
+        "rps": rps,
+        "p99_ms": float(p99.group(1)) * scale,
+        "requests": total,
+        "non_2xx": int(bad.group(1)) if bad else 0,
+        "socket_errors": errors.group(1) if errors else "none",  # type: ignore[dict-item]
+    }
+
+
+# -- the bare ASGI app: what intake costs without storing -----------------------------------
+
+
+async def bare_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """Reads the whole body and answers ``202 {"id": ...}``, storing nothing."""
+    if scope["type"] == "lifespan":
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+    if scope["type"] != "http":
+        return
+    more = True
+    while more:
+        message = await receive()
+        more = message.get("more_body", False)
+    if scope["path"] == "/healthz":
+        status, body = 200, b"ok"
+    else:
+        status, body = 202, b'{"id":"bare"}'
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+def serve_bare(port: int) -> None:
+    import uvicorn
+
+    uvicorn.run(
+        bare_app,
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        access_log=False,
+        lifespan="on",
+        http="auto",
+        loop="auto",
+    )
+
+
+# -- measurements ----------------------------------------------------------------------------
+
+
+def rss_mb(pid: int) -> tuple[float, float]:
+    """The current and peak resident set size of ``pid``, in MB (from /proc)."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    now = int(re.search(r"VmRSS:\s+(\d+) kB", status).group(1))  # type: ignore[union-attr]
+    peak = int(re.search(r"VmHWM:\s+(\d+) kB", status).group(1))  # type: ignore[union-attr]
+    return now / 1024, peak / 1024
+
+
+def outbox_total(path: Path) -> int:
+    from dingwire.relay.outbox import open_outbox
+
+    outbox = open_outbox(f"sqlite:///{path}")
+    try:
+        return sum(sum(states.values()) for states in outbox.counts().values())
+    finally:
+        outbox.close()
+
+
+def intake(args: argparse.Namespace, work: Path) -> list[tuple[str, dict[str, float]]]:
+    payload = intake_payload()
+    script = work / "post.lua"
+    script.write_text(WRK_SCRIPT.replace("@@PAYLOAD@@", payload), "utf-8")
+    print(
+        f"intake: {len(payload.encode())}-byte payload, {args.connections} connections, "
+        f"{args.duration}s each",
+        flush=True,
+    )
+    rows = []
+
+    home = work / "intake"
+    home.mkdir()
+    fake = FakeProcess(home, [FakeRobot(TOKEN, name="bench")]).start()
+    relay = RelayProcess(home, fake, [RelayRobot("bench", TOKEN)]).start()
+    try:
+        result = run_wrk(
+            relay.url + PATH, script, duration=args.duration, connections=args.connections
+        )
+        stored = outbox_total(relay.outbox)
+        answered = result["requests"] - result["non_2xx"]
+        result["stored"] = stored
+        result["rss_mb"] = rss_mb(relay.process.pid)[1]
+        assert stored >= answered, f"{answered} answered 202 but only {stored} stored"
+        rows.append(("dingwire serve (SQLite outbox)", result))
+    finally:
+        relay.stop()
+        fake.stop()
+
+    port = free_port()
+    bare = Process(
+        "bare",
+        [sys.executable, str(Path(__file__).resolve()), "--serve-bare", str(port)],
+        cwd=work,
+        env=python_env(),
+    )
+    bare.start()
+    try:
+        bare.wait_http(f"http://127.0.0.1:{port}/healthz")
+        result = run_wrk(
+            f"http://127.0.0.1:{port}{PATH}",
+            script,
+            duration=args.duration,
+            connections=args.connections,
+        )
+        result["rss_mb"] = rss_mb(bare.pid)[1]
+        rows.append(("bare ASGI app, no storage", result))
+    finally:
+        bare.stop()
+    return rows
+
+
+def storm(alerts: int, window: float, work: Path) -> dict[str, float]:
+    """One storm of ``alerts`` alerts through a fresh relay; what it cost and how it went."""
+    home = work / f"storm-{alerts}"
+    home.mkdir()
+    rate = f"20/{window:g}s"
+    fake = FakeProcess(home, [FakeRobot(TOKEN, rate_limit=rate, lockout="60s", name="bench")])
+    fake.start()
+    relay = RelayProcess(home, fake, [RelayRobot("bench", TOKEN, rate_limit=rate, lockout="60s")])
+    relay.start()
+    names = [f"B{i:06d}" for i in range(alerts)]
+    payloads = []
+    for start in range(0, alerts, 4):
+        group = {"job": f"storm-{start // 4}"}
+        chunk = [
+            alert(
+                name,
+                severity=("critical", "warning", "info")[i % 3],
+                instance=f"web-{i % 50}:9100",
+                extra_labels=group,
+            )
+            for i, name in enumerate(names[start : start + 4], start)
+        ]
+        payloads.append(notification(chunk, group=group))
+    peak = [0.0]
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.is_set():
+            try:
+                peak[0] = max(peak[0], rss_mb(relay.process.pid)[0])
+            except (FileNotFoundError, AttributeError):
+                return
+            done.wait(0.2)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    try:
+        began = time.time()
+        post_all(relay, PATH, payloads, posters=8)
+        posted = time.time() - began
+        pattern = re.compile(r"B\d{6}")
+        seen: set[str] = set()
+
+        def all_in() -> list[dict[str, Any]] | None:
+            delivered = fake.delivered("bench")
+            seen.clear()
+            for m in delivered:
+                seen.update(pattern.findall(json.dumps(m["body"], ensure_ascii=False)))
+            return delivered if len(seen) >= alerts else None
+
+        delivered = wait_until(
+            all_in,
+            timeout=max(120.0, alerts / 40),
+            what=f"{alerts} alerts",
+            interval=0.5,
+            details=relay.output,
+        )
+        finished = time.time()
+        calls = fake.messages("bench")
+        refused = [m["errcode"] for m in calls if m["errcode"] != 0]
+        _, hwm = rss_mb(relay.process.pid)
+    finally:
+        done.set()
+        relay.stop()
+        fake.stop()
+    times = sorted(m["time"] for m in delivered)
+    per_message = [
+        len(set(pattern.findall(json.dumps(m["body"], ensure_ascii=False)))) for m in delivered
+    ]
+    sizes = [m["size"] for m in delivered]
+    first = times[0]
+    windows = math.floor((times[-1] - first) / window) + 1
+    by_window = [0] * windows
+    for m, n in zip(delivered, per_message, strict=True):
+        by_window[min(windows - 1, int((m["time"] - first) / window))] += n
+    full = by_window[1:-1] or by_window  # the windows the storm filled, not its first or last
+    bytes_per_alert = sum(sizes) / alerts
+    return {
+        "alerts": alerts,
+        "posted_s": posted,
+        "messages": len(delivered),
+        "alerts_per_message": alerts / len(delivered),
+        "max_alerts_in_message": max(per_message),
+        "max_bytes": max(sizes),
+        "windows": windows,
+        "sustained_per_window": statistics.median(full),
+        "physical_per_window": MESSAGES_PER_WINDOW * LINE_LIMIT / bytes_per_alert,
+        "bytes_per_alert": bytes_per_alert,
+        "first_s": first - began,
+        "all_in_s": finished - began,
+        "refused": len(refused),
+        "rss_peak_mb": max(peak[0], hwm),
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--duration", type=int, default=10, help="seconds of wrk per target")
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--window", type=float, default=3.0, help="the storm robot's window (s)")
+    parser.add_argument("--storms", default="1000,10000", help="storm sizes, comma-separated")
+    parser.add_argument("--no-intake", action="store_true")
+    parser.add_argument("--serve-bare", type=int, metavar="PORT", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.serve_bare:
+        serve_bare(args.serve_bare)
+        return 0
+    if not args.no_intake and shutil.which("wrk") is None:
+        print("bench_relay: wrk is not installed (apt-get install wrk)", file=sys.stderr)
+        return 2
+    work = Path(tempfile.mkdtemp(prefix="bench-relay-"))
+    print(
+        f"{os.cpu_count()} cores, {platform.processor() or platform.machine()}, "
+        f"Python {sys.version.split()[0]}, workdir {work}",
+        flush=True,
+    )
+    try:
+        if not args.no_intake:
+            rows = intake(args, work)
+            print(
+                f"\n{'durable intake, 2 KB Alertmanager payloads':<34} {'req/s':>8} "
+                f"{'p99 ms':>8} {'requests':>9} {'non-2xx':>8} {'stored':>8} {'RSS MB':>7}"
+            )
+            print(f"{'-' * 34} {'-' * 8} {'-' * 8} {'-' * 9} {'-' * 8} {'-' * 8} {'-' * 7}")
+            for name, r in rows:
+                stored = f"{int(r['stored']):>8}" if "stored" in r else f"{'-':>8}"
+                print(
+                    f"{name:<34} {r['rps']:>8.0f} {r['p99_ms']:>8.1f} {int(r['requests']):>9} "
+                    f"{int(r['non_2xx']):>8} {stored} {r['rss_mb']:>7.0f}"
+                )
+            ratio = rows[0][1]["rps"] / rows[1][1]["rps"]
+            print(f"relay / bare: {ratio:.0%} of the bare app's rate")
+        results = [storm(int(n), args.window, work) for n in args.storms.split(",") if n]
+        if results:
+            print(
+                f"\nstorms at one robot, budget 20/{args.window:g}s (a window stands for "
+                "DingTalk's minute), 4 alerts a payload, 8 posters"
+            )
+            keys = [
+                ("alerts", "alerts", "{:.0f}"),
+                ("posted in (s)", "posted_s", "{:.1f}"),
+                ("first message after (s)", "first_s", "{:.2f}"),
+                ("all delivered after (s)", "all_in_s", "{:.1f}"),
+                ("messages used", "messages", "{:.0f}"),
+                ("alerts per message (mean)", "alerts_per_message", "{:.1f}"),
+                ("alerts in the largest", "max_alerts_in_message", "{:.0f}"),
+                ("largest body (bytes)", "max_bytes", "{:.0f}"),
+                ("windows used", "windows", "{:.0f}"),
+                ("alerts/robot/window, sustained", "sustained_per_window", "{:.0f}"),
+                ("physical limit (20 × 20,000 B)", "physical_per_window", "{:.0f}"),
+                ("  at bytes per alert line", "bytes_per_alert", "{:.0f}"),
+                ("refused by the fake (130101…)", "refused", "{:.0f}"),
+                ("relay RSS peak (MB)", "rss_peak_mb", "{:.0f}"),
+            ]
+            print(f"{'':<32}" + "".join(f"{int(r['alerts']):>10}" for r in results))
+            for label, key, fmt in keys[1:]:
+                print(f"{label:<32}" + "".join(f"{fmt.format(r[key]):>10}" for r in results))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
