@@ -264,6 +264,17 @@ def test_a_nack_counts_an_attempt_and_waits_until_retry_at(outbox: Outbox) -> No
     ]
 
 
+def test_an_id_given_twice_counts_once(outbox: Outbox) -> None:
+    ids = enqueue(outbox, message(text="a"), message(text="b"), message(text="c"))
+    outbox.claim("ops", now=100.0, owner="me", lease=LEASE, limit=10)
+    a, b, c = ids
+    outbox.nack([a, a], owner="me", now=100.0, retry_at=100.0, error="x")
+    outbox.ack([b, b], now=100.0, reply=None)
+    outbox.kill([c, c], now=100.0, error="x")
+    attempts = [r.attempts for r in (outbox.get(id) for id in ids) if r is not None]
+    assert attempts == [1, 1, 1]
+
+
 def test_a_release_counts_no_attempt(outbox: Outbox) -> None:
     [id] = enqueue(outbox, message())
     outbox.claim("ops", now=100.0, owner="me", lease=LEASE, limit=10)

@@ -168,7 +168,7 @@ class MemoryOutbox:
 
     def _held(self, ids: Sequence[str], owner: str) -> list[_Row]:
         """The rows of ``ids`` still claimed by ``owner`` (a lease taken over is not)."""
-        rows = (self._rows.get(id) for id in ids)
+        rows = (self._rows.get(id) for id in dict.fromkeys(ids))
         return [r for r in rows if r is not None and r.state == "sending" and r.owner == owner]
 
     def ack(
@@ -182,7 +182,7 @@ class MemoryOutbox:
         size = len(ids) if digest is not None else 1
         with self._lock:
             self._open()
-            for id in ids:
+            for id in dict.fromkeys(ids):
                 row = self._rows.get(id)
                 if row is None or row.state == "sent":
                     continue
@@ -238,7 +238,7 @@ class MemoryOutbox:
     ) -> None:
         with self._lock:
             self._open()
-            for id in ids:
+            for id in dict.fromkeys(ids):
                 row = self._rows.get(id)
                 if row is None or row.state in ("sent", "dead"):
                     continue

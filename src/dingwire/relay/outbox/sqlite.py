@@ -198,6 +198,8 @@ class SqliteOutbox:
         self._busy = busy_timeout
         self._lock = threading.Lock()
         self._closed = False
+        #: Transactions the writer committed (group commit makes it fewer than the calls).
+        self.commits = 0
         self._jobs: queue.SimpleQueue[_Job[Any] | object] = queue.SimpleQueue()
         self._readers: queue.LifoQueue[sqlite3.Connection] = queue.LifoQueue()
         self._connections: list[sqlite3.Connection] = []
@@ -350,6 +352,7 @@ class SqliteOutbox:
             for job, _ in done:
                 job.future.set_exception(_unavailable(error, self.path))
         else:
+            self.commits += 1
             for job, result in done:
                 job.future.set_result(result)
         for job, exception in failed:

@@ -1,0 +1,320 @@
+"""What the SQLite outbox keeps beyond the contract: durability settings, group commit,
+several connections on one file, and OutboxUnavailable for every SQLite failure."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from dingwire.relay.outbox import OutboxUnavailable, SqliteOutbox, open_outbox
+from dingwire.relay.outbox import sqlite as sqlite_module
+
+from .conftest import message
+
+WAIT = 10.0
+
+
+@pytest.fixture
+def path(tmp_path: Path) -> Path:
+    return tmp_path / "outbox.sqlite3"
+
+
+@pytest.fixture
+def outbox(path: Path) -> Iterator[SqliteOutbox]:
+    with SqliteOutbox(path) as outbox:
+        yield outbox
+
+
+def wait_until(condition: Callable[[], bool], what: str) -> None:
+    done = threading.Event()
+    for _ in range(int(WAIT / 0.005)):
+        if condition():
+            return
+        done.wait(0.005)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+class Gate:
+    """Holds the writer thread inside a call until opened, so that calls pile up behind it."""
+
+    def __init__(self, outbox: SqliteOutbox) -> None:
+        self.inside = threading.Event()
+        self.open = threading.Event()
+        self.thread = threading.Thread(target=outbox._write, args=(self._hold,))
+        self.thread.start()
+        assert self.inside.wait(WAIT)
+
+    def _hold(self, conn: sqlite3.Connection) -> None:
+        self.inside.set()
+        assert self.open.wait(WAIT)
+
+    def release(self) -> None:
+        self.open.set()
+        self.thread.join(WAIT)
+
+
+def test_the_file_is_in_wal_mode_with_full_sync(outbox: SqliteOutbox, path: Path) -> None:
+    raw = sqlite3.connect(path)
+    try:
+        assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    finally:
+        raw.close()
+    # synchronous is a setting of each connection: the writer's is FULL (2)
+    assert outbox._writer_conn.execute("PRAGMA synchronous").fetchone()[0] == 2
+
+
+def test_concurrent_enqueues_share_one_commit(outbox: SqliteOutbox) -> None:
+    gate = Gate(outbox)
+    before = outbox.commits
+    answers: list[str] = []
+    threads = [
+        threading.Thread(
+            target=lambda i=i: answers.extend(
+                e.id for e in outbox.enqueue([message(text=str(i))], now=1.0, dedupe_window=60.0)
+            )
+        )
+        for i in range(8)
+    ]
+    for t in threads:
+        t.start()
+    wait_until(lambda: outbox._jobs.qsize() == 8, "eight calls waiting")
+    assert answers == []  # nobody answered before the commit
+    gate.release()
+    for t in threads:
+        t.join(WAIT)
+    assert len(set(answers)) == 8
+    assert outbox.commits == before + 2  # the gate's batch, then all eight in one
+
+
+def test_without_group_commit_every_call_commits_alone(path: Path) -> None:
+    with SqliteOutbox(path, group_commit=False) as outbox:
+        gate = Gate(outbox)
+        before = outbox.commits
+        threads = [
+            threading.Thread(
+                target=outbox.enqueue, args=([message()],), kwargs={"now": 1, "dedupe_window": 1}
+            )
+            for _ in range(4)
+        ]
+        for t in threads:
+            t.start()
+        wait_until(lambda: outbox._jobs.qsize() == 4, "four calls waiting")
+        gate.release()
+        for t in threads:
+            t.join(WAIT)
+        assert outbox.commits == before + 5
+        assert outbox.counts()["ops"]["queued"] == 4
+
+
+def test_a_failing_call_fails_alone_in_its_batch(
+    outbox: SqliteOutbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    [first] = outbox.enqueue([message()], now=1.0, dedupe_window=60.0)
+    gate = Gate(outbox)
+    results: dict[str, Any] = {}
+    # the bad call's first message is stored, its second collides: both must go
+    ids = iter(["fresh0000000000000001", first.id, "fresh0000000000000002"])
+
+    def enqueue(name: str) -> None:
+        batch = [message(text=name)] if name == "good" else [message(), message()]
+        try:
+            results[name] = outbox.enqueue(batch, now=2.0, dedupe_window=60.0)
+        except OutboxUnavailable as error:
+            results[name] = error
+
+    monkeypatch.setattr(sqlite_module, "new_id", lambda now: next(ids))
+    bad = threading.Thread(target=enqueue, args=("bad",))
+    bad.start()
+    wait_until(lambda: outbox._jobs.qsize() == 1, "the bad call waiting")
+    good = threading.Thread(target=enqueue, args=("good",))
+    good.start()
+    wait_until(lambda: outbox._jobs.qsize() == 2, "both calls waiting")
+    gate.release()
+    bad.join(WAIT)
+    good.join(WAIT)
+    assert isinstance(results["bad"], OutboxUnavailable)
+    [answer] = results["good"]
+    record = outbox.get(answer.id)
+    assert record is not None
+    assert record.message.body["markdown"]["title"] == "good"
+    assert outbox.get("fresh0000000000000001") is None
+    assert outbox.counts()["ops"]["queued"] == 2
+
+
+def test_a_locked_database_is_unavailable_for_a_moment(path: Path) -> None:
+    with SqliteOutbox(path, busy_timeout=0.05) as outbox:
+        [id] = [e.id for e in outbox.enqueue([message()], now=1.0, dedupe_window=60.0)]
+        other = sqlite3.connect(path, isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")
+        try:
+            with pytest.raises(OutboxUnavailable) as caught:
+                outbox.enqueue([message()], now=2.0, dedupe_window=60.0)
+            assert caught.value.retry_after == 1.0
+            assert "locked" in caught.value.message
+            with pytest.raises(OutboxUnavailable):
+                outbox.check()
+            with pytest.raises(OutboxUnavailable):
+                outbox.claim("ops", now=2.0, owner="me", lease=30.0, limit=1)
+            # readers never wait for a writer
+            assert outbox.get(id) is not None
+            assert outbox.counts()["ops"]["queued"] == 1
+        finally:
+            other.execute("ROLLBACK")
+            other.close()
+        outbox.check()
+        assert len(outbox.enqueue([message()], now=3.0, dedupe_window=60.0)) == 1
+
+
+def test_a_full_disk_is_unavailable_for_longer(outbox: SqliteOutbox) -> None:
+    pages = outbox._writer_conn.execute("PRAGMA page_count").fetchone()[0]
+    outbox._writer_conn.execute(f"PRAGMA max_page_count = {pages}")
+    big = message(text="x" * 100_000)
+    with pytest.raises(OutboxUnavailable) as caught:
+        outbox.enqueue([big], now=1.0, dedupe_window=60.0)
+    assert caught.value.retry_after == 5.0
+    assert "full" in caught.value.message
+    assert outbox.counts() == {}
+
+
+def test_a_directory_that_is_not_there_is_unavailable(tmp_path: Path) -> None:
+    with pytest.raises(OutboxUnavailable) as caught:
+        SqliteOutbox(tmp_path / "nowhere" / "outbox.sqlite3")
+    assert "nowhere" in caught.value.message
+
+
+def test_a_file_that_is_no_database_is_unavailable(path: Path) -> None:
+    path.write_bytes(b"this is not a database, it is a file of text" * 100)
+    with pytest.raises(OutboxUnavailable):
+        SqliteOutbox(path)
+
+
+def test_a_file_of_a_newer_dingwire_is_refused(path: Path) -> None:
+    SqliteOutbox(path).close()
+    raw = sqlite3.connect(path)
+    raw.execute("PRAGMA user_version = 99")
+    raw.commit()
+    raw.close()
+    with pytest.raises(OutboxUnavailable) as caught:
+        SqliteOutbox(path)
+    assert "newer" in caught.value.message
+
+
+def test_a_closed_outbox_is_unavailable(path: Path) -> None:
+    outbox = SqliteOutbox(path)
+    outbox.close()
+    outbox.close()
+    for call in (
+        lambda: outbox.enqueue([message()], now=1.0, dedupe_window=60.0),
+        lambda: outbox.get("x"),
+        outbox.counts,
+        outbox.check,
+        lambda: outbox.backlog(now=1.0),
+    ):
+        with pytest.raises(OutboxUnavailable):
+            call()
+
+
+def test_calls_asked_for_before_close_are_committed(path: Path) -> None:
+    outbox = SqliteOutbox(path)
+    gate = Gate(outbox)
+    answers: list[str] = []
+    threads = [
+        threading.Thread(
+            target=lambda: answers.extend(
+                e.id for e in outbox.enqueue([message()], now=1.0, dedupe_window=60.0)
+            )
+        )
+        for _ in range(3)
+    ]
+    for t in threads:
+        t.start()
+    wait_until(lambda: outbox._jobs.qsize() == 3, "three calls waiting")
+    closing = threading.Thread(target=outbox.close)
+    closing.start()
+    gate.release()
+    closing.join(WAIT)
+    for t in threads:
+        t.join(WAIT)
+    assert len(answers) == 3
+    with SqliteOutbox(path) as again:
+        assert all(again.get(id) is not None for id in answers)
+
+
+def test_the_stored_rows_hold_json(outbox: SqliteOutbox, path: Path) -> None:
+    [e] = outbox.enqueue([message(key="k")], now=1.0, dedupe_window=60.0)
+    raw = sqlite3.connect(path)
+    try:
+        text, robot, state = raw.execute(
+            "SELECT message, robot, state FROM records WHERE id = ?", (e.id,)
+        ).fetchone()
+    finally:
+        raw.close()
+    assert (robot, state) == ("ops", "queued")
+    assert '"dedupe_key":"k"' in text
+
+
+def test_old_dedupe_keys_are_forgotten(outbox: SqliteOutbox, path: Path) -> None:
+    for i in range(20):
+        outbox.enqueue([message(key=f"k{i}")], now=float(i), dedupe_window=5.0)
+    raw = sqlite3.connect(path)
+    try:
+        kept = raw.execute("SELECT count(*) FROM dedupe").fetchone()[0]
+    finally:
+        raw.close()
+    assert kept <= 7
+
+
+def test_claim_and_backlog_read_the_index(outbox: SqliteOutbox) -> None:
+    conn = outbox._writer_conn
+    plans = [
+        " ".join(row[-1] for row in conn.execute("EXPLAIN QUERY PLAN " + sql, params))
+        for sql, params in [
+            (
+                f"SELECT {sqlite_module._COLUMNS} FROM records WHERE robot = ? AND ("
+                " (state IN ('queued', 'retrying') AND not_before <= ?)"
+                " OR (state = 'sending' AND lease_until <= ?)) ORDER BY priority, seq",
+                ("ops", 1.0, 1.0),
+            ),
+            (
+                "SELECT robot, count(*) FROM records"
+                f" WHERE state IN {sqlite_module._UNSENT} GROUP BY robot",
+                (),
+            ),
+        ]
+    ]
+    assert all("USING" in plan and "INDEX" in plan for plan in plans), plans
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("sqlite:///outbox.sqlite3", "outbox.sqlite3"),
+        ("sqlite:///./sub/../outbox.sqlite3", "outbox.sqlite3"),
+    ],
+)
+def test_open_outbox_takes_a_path_relative_to_the_working_directory(
+    url: str, expected: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "sub").mkdir()
+    outbox = open_outbox(url)
+    try:
+        assert isinstance(outbox, SqliteOutbox)
+        assert os.path.samefile(outbox.path, tmp_path / expected)
+    finally:
+        outbox.close()
+
+
+def test_open_outbox_takes_an_absolute_path(tmp_path: Path) -> None:
+    outbox = open_outbox(f"sqlite:///{tmp_path}/abs.sqlite3")  # sqlite:////tmp/...
+    try:
+        assert isinstance(outbox, SqliteOutbox)
+        assert outbox.path == tmp_path / "abs.sqlite3"
+    finally:
+        outbox.close()
