@@ -27,7 +27,14 @@ from dingwire.config import Config, webhook_secrets
 from dingwire.core.redact import scrub
 from dingwire.relay.settings import RelaySettings
 
-__all__ = ["JsonFormatter", "SecretFilter", "TextFormatter", "config_secrets", "configure_logging"]
+__all__ = [
+    "JsonFormatter",
+    "SecretFilter",
+    "TextFormatter",
+    "config_secrets",
+    "configure_logging",
+    "set_log_format",
+]
 
 
 def config_secrets(config: Config, settings: RelaySettings | None = None) -> set[str]:
@@ -125,6 +132,21 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(line, ensure_ascii=False)
 
 
+def _formatter(log_format: str) -> logging.Formatter:
+    return JsonFormatter() if log_format == "json" else TextFormatter()
+
+
+def _installed() -> list[logging.Handler]:
+    return [h for h in logging.getLogger().handlers if getattr(h, "_dingwire_relay", False)]
+
+
+def set_log_format(log_format: str) -> None:
+    """Write the lines of the handler :func:`configure_logging` installed as ``log_format``
+    says from now on (the config was reloaded)."""
+    for handler in _installed():
+        handler.setFormatter(_formatter(log_format))
+
+
 def configure_logging(
     log_format: str,
     secrets: Iterable[str] = (),
@@ -136,13 +158,12 @@ def configure_logging(
     ``"json"``) says, secrets masked; replaces a handler this function installed before.
     Returns the filter, to :meth:`~SecretFilter.update` on reload."""
     root = logging.getLogger()
-    for handler in list(root.handlers):
-        if getattr(handler, "_dingwire_relay", False):
-            root.removeHandler(handler)
-            handler.close()
+    for old in _installed():
+        root.removeHandler(old)
+        old.close()
     handler = logging.StreamHandler(stream if stream is not None else sys.stderr)
     handler._dingwire_relay = True  # type: ignore[attr-defined]
-    handler.setFormatter(JsonFormatter() if log_format == "json" else TextFormatter())
+    handler.setFormatter(_formatter(log_format))
     masking = SecretFilter(secrets)
     handler.addFilter(masking)
     root.addHandler(handler)

@@ -24,22 +24,7 @@ with warnings.catch_warnings():
     from starlette.testclient import TestClient
 
 from dingwire.config import Config, load_config
-
-try:
-    from dingwire.relay.alerts import PayloadError
-except Exception:  # TEMPORARY: H2's module is being written; remove once it is committed
-    import sys
-    import types
-
-    class PayloadError(ValueError):  # type: ignore[no-redef]
-        def __init__(self, reason: str, *, field: str = "") -> None:
-            super().__init__(reason)
-            self.reason = reason
-            self.field = field
-
-    _stub = types.ModuleType("dingwire.relay.alerts")
-    _stub.PayloadError = PayloadError  # type: ignore[attr-defined]
-    sys.modules["dingwire.relay.alerts"] = _stub
+from dingwire.relay.alerts import PayloadError
 from dingwire.relay.app import create_app
 from dingwire.relay.metrics import RelayMetrics
 from dingwire.relay.model import DigestLine, Enqueued, Outgoing
