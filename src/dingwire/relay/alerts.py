@@ -102,11 +102,14 @@ def parse_time(value: str) -> datetime | None:
     """
     match = _TIME.match(value)
     if match is None:
-        raise ValueError(value)
+        raise ValueError(f"not an RFC 3339 time: {value[:40]!r}")
     frac = (match.group("frac") or "").ljust(6, "0")[:6]
     zone = match.group("zone")
     zone = "+00:00" if zone in ("Z", "z") else zone
-    moment = datetime.fromisoformat(f"{match.group('date')}T{match.group('time')}.{frac}{zone}")
+    try:
+        moment = datetime.fromisoformat(f"{match.group('date')}T{match.group('time')}.{frac}{zone}")
+    except ValueError as error:  # a 13th month, a 25th hour
+        raise ValueError(f"not an RFC 3339 time: {value[:40]!r} ({error})") from None
     if moment.year <= 1:
         return None  # Go's zero time: Alertmanager's "has not ended"
     return moment.astimezone(UTC)

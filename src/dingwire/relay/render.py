@@ -52,6 +52,7 @@ from dingwire.relay.templates import (
     DEFAULT_TEMPLATE,
     default_title,
     describe_failure,
+    escape_cached,
     format_duration,
     load_templates,
     make_environment,
@@ -85,13 +86,13 @@ def alert_line(alert: Alert, now: float) -> DigestLine:
     name = alert.name or "alert"
     keys = sorted(k for k in alert.labels if k != "alertname" and not k.startswith("__"))
     pairs = [
-        f"{escape_markdown(k)}={escape_markdown(_cut(alert.labels[k], _LINE_VALUE))}"
+        f"{escape_cached(k)}={escape_cached(_cut(alert.labels[k], _LINE_VALUE))}"
         for k in keys[:_LINE_LABELS]
     ]
     if len(keys) > _LINE_LABELS:
         pairs.append("…")
     status = "🔥 **FIRING**" if alert.firing else "✅ **RESOLVED**"
-    text = f"{status} {escape_markdown(_cut(name, _LINE_VALUE))}"
+    text = f"{status} {escape_cached(_cut(name, _LINE_VALUE))}"
     if pairs:
         text += " · " + " ".join(pairs)
     if alert.summary:
@@ -446,10 +447,11 @@ def _shorthand(payload: Mapping[str, Any]) -> dict[str, Any]:
     return body
 
 
-def _first_line(text: str) -> str:
+def _first_line(text: str, *, besides: str = "") -> str:
+    """The first line of ``text`` with something to say (not blank, not ``besides``)."""
     for line in text.splitlines():
         line = line.strip().lstrip("#>").strip()
-        if line:
+        if line and line != besides:
             return line
     return ""
 
@@ -466,8 +468,8 @@ def _message_line(body: Mapping[str, Any]) -> DigestLine:
         text = escape_markdown(_cut(name, _LINE_SUMMARY))
     else:
         name = obj["title"]
-        first = _first_line(obj.get("text", ""))
+        first = _first_line(obj.get("text", ""), besides=name.strip())
         text = f"**{escape_markdown(_cut(name, _LINE_VALUE))}**"
-        if first and first != name:
+        if first:
             text += " — " + escape_markdown(_cut(first, _LINE_SUMMARY))
     return DigestLine("", _cut(name, _LINE_VALUE), text)
