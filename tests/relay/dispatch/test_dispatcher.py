@@ -1,0 +1,363 @@
+"""The dispatcher against the fake, judged where DingTalk judges: by the fake's arrival log."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+import pytest
+
+from dingwire.core.budget import pace_allowance, parse_quota, quota_period
+from dingwire.fake import Fault
+from dingwire.relay.settings import RelaySettings
+
+from .rig import (
+    Clock,
+    alert_message,
+    arrived_text,
+    card_message,
+    drive,
+    make_rig,
+    max_in_window,
+)
+
+
+async def wait_until(condition, timeout: float = 10.0) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out waiting")
+        await asyncio.sleep(0.01)
+
+
+# -- idle and storm, in real time ---------------------------------------------------------
+
+
+def test_idle_a_message_goes_out_at_once_as_it_is() -> None:
+    async def main() -> None:
+        rig = make_rig()
+        await rig.dispatcher.start()
+        assert rig.dispatcher.alive
+        t0 = time.time()
+        (rid,) = rig.enqueue([alert_message(1)])
+        rig.dispatcher.wake("ops")
+        await wait_until(lambda: len(rig.ops.delivered()) == 1, 5)
+        latency = rig.ops.delivered()[0].time - t0
+        await wait_until(lambda: rig.outbox.get(rid).state == "sent", 2)
+        await rig.dispatcher.stop(2)
+        assert not rig.dispatcher.alive
+        arrived = rig.ops.delivered()[0]
+        assert arrived.payload["markdown"]["title"] == "[FIRING:4] notification 1"
+        record = rig.outbox.get(rid)
+        assert record.reply == {"errcode": 0, "errmsg": "ok"}
+        assert record.digest is None
+        assert latency < 1.0
+
+    asyncio.run(main())
+
+
+@pytest.mark.parametrize("where", ["in-process", "http"])
+def test_a_storm_of_1000_alerts_in_250_messages_stays_within_the_window(
+    where: str, request: pytest.FixtureRequest
+) -> None:
+    # "http": a FakeServer on a port of 127.0.0.1 and the robot's real aiohttp transport.
+    fake = request.getfixturevalue("dingtalk_fake") if where == "http" else None
+
+    async def main() -> tuple[int, int, float]:
+        rig = make_rig(rate="20/3s", fake=fake)
+        await rig.dispatcher.start()
+        t0 = time.time()
+
+        async def poster(k: int) -> None:
+            for i in range(k, 250, 8):
+                msg = alert_message(i)
+                await asyncio.to_thread(rig.enqueue, [msg])
+                rig.dispatcher.wake("ops")
+                await asyncio.sleep(0.05)  # over HTTP, a storm takes a few seconds
+
+        await asyncio.gather(*(poster(k) for k in range(8)))
+        names = {f"A{i}x{j}" for i in range(250) for j in range(4)}
+
+        def all_arrived() -> bool:
+            text = " ".join(arrived_text(r) for r in rig.ops.delivered())
+            return all(n + " " in text for n in names)
+
+        await wait_until(all_arrived, 30)
+        await wait_until(lambda: rig.states() == {"sent": 250}, 5)
+        await rig.dispatcher.stop(2)
+        log = rig.ops.messages()
+        assert all(r.errcode == 0 for r in log), {r.errcode for r in log}
+        times = [r.time for r in log]
+        # Every alert name exactly once (no duplicates either).
+        text = " ".join(arrived_text(r) for r in log)
+        assert all(text.count(n + " ") == 1 for n in names)
+        return len(log), max_in_window(times, 3.0), min(times) - t0
+
+    messages, peak, first = asyncio.run(main())
+    print(
+        f"storm ({where}): {messages} messages, at most {peak} in any 3 s, first after {first:.3f} s"
+    )
+    assert peak <= 20
+    assert messages <= 60
+    assert first < 3.0
+
+
+# -- the budget and pace, on the test's clock ---------------------------------------------
+
+
+def test_quota_pace_is_never_run_ahead_of_and_everything_arrives(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    clock = Clock()
+    rig = make_rig(clock=clock, rate="20/3s", quota="20/5m")
+    caplog.set_level(logging.INFO, logger="dingwire.relay.dispatcher")
+    quota = parse_quota("20/5m")
+    assert quota is not None
+    burst = RelaySettings().burst_for(quota.limit)
+    names = {f"A{i}x{j}" for i in range(100) for j in range(4)}
+
+    async def main() -> None:
+        # 400 alerts arrive over the first 100 s, one notification a second.
+        for i in range(100):
+            rig.enqueue([alert_message(i, received=clock())])
+            await drive(rig, clock, until=lambda: False, limit=1.0)
+        await drive(rig, clock, until=lambda: rig.states() == {"sent": 100}, limit=3600)
+
+    asyncio.run(main())
+    log = rig.ops.messages()
+    assert all(r.errcode == 0 for r in log), {r.errcode for r in log}
+    text = " ".join(arrived_text(r) for r in log)
+    assert all(text.count(n + " ") == 1 for n in names)
+    # Never ahead of the pace: the sends of a period by any moment at most the allowance.
+    for i, record in enumerate(log):
+        start, _ = quota_period(quota, record.time)
+        sent = sum(1 for r in log[: i + 1] if r.time >= start)
+        assert sent <= pace_allowance(quota, record.time, burst=burst), (i, record.time - start)
+    assert max_in_window([r.time for r in log], 3.0) <= 20
+    print(f"quota 20/5m: 400 alerts in {len(log)} messages over {log[-1].time - log[0].time:.0f} s")
+    # 50/80/95 % of the quota warned about, once each per period.
+    warnings = [r.getMessage() for r in caplog.records if "of its quota" in r.getMessage()]
+    assert any("50%" in w for w in warnings)
+    assert any("80%" in w for w in warnings)
+    assert any("95%" in w for w in warnings)
+    periods = {quota_period(quota, r.time)[0] for r in log}
+    assert len(warnings) <= 3 * len(periods)
+    assert b'dingwire_relay_quota_used{org="acme"}' in rig.metrics.render()
+
+
+def test_backlog_merges_within_the_budget_and_priority_goes_first() -> None:
+    clock = Clock()
+    rig = make_rig(clock=clock, rate="4/3s")
+    rig.enqueue([alert_message(i, priority=2) for i in range(20)])
+    rig.enqueue([alert_message(100, priority=0)])
+
+    async def main() -> None:
+        first = await rig.dispatcher.step("ops")
+        assert first.mode == "backlog"
+
+    asyncio.run(main())
+    delivered = rig.ops.delivered()
+    assert len(delivered) >= 1
+    first_text = arrived_text(delivered[0])
+    # The critical one (priority 0), enqueued last, is in the first digest, before the rest.
+    assert first_text.index("A100x0") < first_text.index("A0x0")
+    assert "[FIRING:" in delivered[0].payload["markdown"]["title"]
+    record = rig.outbox.get(rig.ids[0])
+    assert record.state == "sent"
+    assert record.digest is not None
+    assert record.digest_size == 21
+
+
+def test_cards_are_never_merged_and_wait_their_turn() -> None:
+    clock = Clock()
+    rig = make_rig(clock=clock, rate="20/3s")
+    rig.enqueue([alert_message(i) for i in range(40)] + [card_message(i) for i in range(3)])
+
+    async def main() -> None:
+        await drive(rig, clock, until=lambda: rig.states() == {"sent": 43}, limit=60)
+
+    asyncio.run(main())
+    cards = [r for r in rig.ops.delivered() if r.msgtype == "actionCard"]
+    assert sorted(r.payload["actionCard"]["title"] for r in cards) == ["card 0", "card 1", "card 2"]
+    assert len(rig.ops.delivered()) < 43
+
+
+def test_a_lockout_releases_without_an_attempt() -> None:
+    clock = Clock()
+    rig = make_rig(clock=clock)
+    rig.robot.budget_store.lock_out(
+        __import__("dingwire.transport.base", fromlist=["robot_key"]).robot_key(rig.robot.webhook),
+        clock() + 30,
+    )
+    (rid,) = rig.enqueue([alert_message(1)])
+
+    async def main() -> None:
+        result = await rig.dispatcher.step("ops")
+        assert result.mode == "held"
+        assert result.reason == "lockout"
+        assert result.next_at == pytest.approx(clock() + 30)
+
+    asyncio.run(main())
+    record = rig.outbox.get(rid)
+    assert (record.state, record.attempts, record.failing_since) == ("queued", 0, None)
+    assert record.not_before == pytest.approx(clock() + 30)
+    assert rig.ops.messages() == []
+    assert b'throttled_total{reason="lockout",robot="ops"}' in rig.metrics.render()
+
+
+def test_a_130101_locks_the_robot_out_and_releases_unattempted() -> None:
+    clock = Clock()
+    # DingTalk's window is smaller than the robot believes: the second send is throttled.
+    rig = make_rig(clock=clock, rate="20/3s", fake_rate="1/3s")
+    rig.enqueue([alert_message(1)])
+    rig.enqueue([alert_message(2)])
+
+    async def main() -> None:
+        await rig.dispatcher.step("ops")
+        # Within the lockout nothing is tried again.
+        clock.advance(30)
+        result = await rig.dispatcher.step("ops")
+        assert result.mode == "empty"
+
+    asyncio.run(main())
+    log = rig.ops.messages()
+    assert [r.errcode for r in log] == [0, 130101]
+    second = rig.outbox.get(rig.ids[1])
+    assert second.state == "queued"
+    assert second.attempts == 0
+    assert second.not_before >= clock() + 29
+    assert b'failures_total{errcode="130101",robot="ops"} 1.0' in rig.metrics.render()
+
+    async def later() -> None:
+        clock.advance(31)
+        await drive(rig, clock, until=lambda: rig.states() == {"sent": 2}, limit=10)
+
+    asyncio.run(later())
+    assert rig.states() == {"sent": 2}
+
+
+def test_a_permanent_refusal_is_dead_at_once_with_the_reason() -> None:
+    clock = Clock()
+    rig = make_rig(clock=clock, keywords=["告警"], robot_keywords=())
+    (rid,) = rig.enqueue([alert_message(1)])
+
+    async def main() -> None:
+        await drive(rig, clock, until=lambda: rig.outbox.get(rid).state == "dead", limit=30)
+
+    asyncio.run(main())
+    record = rig.outbox.get(rid)
+    assert record.state == "dead"
+    assert record.reply["errcode"] == 310000
+    assert "310000" in record.error
+    assert len(rig.ops.messages()) == 1
+    rendered = rig.metrics.render()
+    assert b'dead_total{robot="ops"} 1.0' in rendered
+    assert b'failures_total{errcode="310000",robot="ops"} 1.0' in rendered
+
+
+def test_an_outage_loses_nothing_and_delivery_resumes() -> None:
+    clock = Clock()
+    rig = make_rig(clock=clock)
+    for fault in (
+        Fault.http(503, count=3),
+        Fault.busy(count=3),
+        Fault.drop(count=3),
+        Fault.x5(wait=5, count=3),
+    ):
+        rig.ops.inject_fault(fault)
+    rig.enqueue([alert_message(i) for i in range(30)])
+
+    async def main() -> None:
+        await drive(rig, clock, until=lambda: rig.states() == {"sent": 30}, limit=3600)
+
+    asyncio.run(main())
+    assert rig.states() == {"sent": 30}
+    text = " ".join(arrived_text(r) for r in rig.ops.delivered())
+    assert all(f"A{i}x{j} " in text for i in range(30) for j in range(4))
+    rendered = rig.metrics.render().decode()
+    for errcode in ("http_5xx", "-1", "network", "gateway"):
+        assert f'failures_total{{errcode="{errcode}",robot="ops"}} 3.0' in rendered
+    retried = [rig.outbox.get(i) for i in rig.ids]
+    assert any(r.attempts > 1 for r in retried)
+
+
+def test_failing_past_max_age_is_dead_with_the_reason() -> None:
+    clock = Clock()
+    rig = make_rig(clock=clock, settings=RelaySettings(queue="memory://", max_age=600))
+    rig.ops.inject_fault(Fault.http(503, count=1000))
+    (rid,) = rig.enqueue([alert_message(1)])
+
+    async def main() -> None:
+        await drive(rig, clock, until=lambda: rig.outbox.get(rid).state == "dead", limit=3600)
+
+    asyncio.run(main())
+    record = rig.outbox.get(rid)
+    assert record.state == "dead"
+    assert "failing for 600 s" in record.error
+    assert record.attempts >= 5
+    assert record.updated - record.failing_since >= 600
+
+
+def test_a_spent_quota_keeps_everything_queued_until_renewal() -> None:
+    clock = Clock()
+    # The fake's org has 2 calls per 5 minutes; the relay believes 100: DingTalk's 90030 says it.
+    rig = make_rig(clock=clock, quota="100/5m", fake_quota="2/5m")
+
+    async def main() -> None:
+        for i in range(3):
+            rig.enqueue([alert_message(i)])
+            await rig.dispatcher.step("ops")
+            clock.advance(1)
+
+    asyncio.run(main())
+    assert [r.errcode for r in rig.ops.messages()] == [0, 0, 90030]
+    third = rig.outbox.get(rig.ids[2])
+    assert (third.state, third.attempts) == ("queued", 0)
+    assert third.not_before >= 1_800_000_300.0
+
+    async def renewal() -> None:
+        await drive(rig, clock, until=lambda: rig.states() == {"sent": 3}, limit=600)
+
+    asyncio.run(renewal())
+    assert rig.ops.delivered()[-1].time >= 1_800_000_300.0
+
+
+def test_stop_finishes_the_send_in_flight_and_releases_the_rest() -> None:
+    async def main() -> None:
+        rig = make_rig(rate="2/3s")
+        rig.ops.inject_fault(Fault.slow(0.5))  # delivered, answered half a second late
+        rig.enqueue([alert_message(i) for i in range(10)])
+        await rig.dispatcher.start()
+        rig.dispatcher.wake("ops")
+        await wait_until(lambda: len(rig.ops.messages()) == 1, 5)
+        t0 = time.monotonic()
+        await rig.dispatcher.stop(3)
+        assert time.monotonic() - t0 < 3
+        states = rig.states()
+        assert states.get("sending", 0) == 0
+        assert states["sent"] >= 1
+        assert all(rig.outbox.get(i).owner is None for i in rig.ids)
+
+    asyncio.run(main())
+
+
+def test_a_robot_that_cannot_be_built_keeps_its_messages_queued(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from dingwire.config import Config
+    from dingwire.relay.dispatcher import Dispatcher
+    from dingwire.relay.metrics import RelayMetrics
+    from dingwire.relay.outbox import MemoryOutbox
+
+    outbox = MemoryOutbox()
+    (entry,) = outbox.enqueue([alert_message(1, robot="gone")], now=time.time(), dedupe_window=0)
+    dispatcher = Dispatcher(RelaySettings(), Config(), outbox, RelayMetrics(), owner="t")
+
+    async def main() -> None:
+        result = await dispatcher.step("gone")
+        assert result.reason == "config"
+
+    asyncio.run(main())
+    assert outbox.get(entry.id).state == "queued"
+    assert any("cannot send" in r.getMessage() for r in caplog.records)
