@@ -154,15 +154,16 @@ def format_duration(seconds: float | timedelta | None) -> str:
     if isinstance(seconds, timedelta):
         seconds = seconds.total_seconds()
     total = max(0, int(seconds))
-    parts: list[str] = []
-    for unit, size in (("d", 86_400), ("h", 3600), ("m", 60), ("s", 1)):
-        if total >= size or (unit == "s" and not parts):
-            parts.append(f"{total // size}{unit}")
-            total %= size
-        if len(parts) == 2:
-            break
-    # "1h 0m" reads worse than "1h".
-    return " ".join(p for p in parts if not (p[0] == "0" and len(parts) > 1))
+    units = (("d", 86_400), ("h", 3600), ("m", 60), ("s", 1))
+    first = next((i for i, (_, size) in enumerate(units) if total >= size), len(units) - 1)
+    big, big_size = units[first]
+    parts = [f"{total // big_size}{big}"]
+    if first + 1 < len(units):
+        small, small_size = units[first + 1]
+        rest = (total % big_size) // small_size
+        if rest:  # "1h 0m" reads worse than "1h"
+            parts.append(f"{rest}{small}")
+    return " ".join(parts)
 
 
 def _moment(value: object) -> datetime | None:
@@ -425,15 +426,18 @@ def _where(error: BaseException, names: Iterable[str]) -> str:
     """``file:line`` of the template line that raised ``error`` (Jinja keeps them in the traceback)."""
     if isinstance(error, TemplateSyntaxError) and error.lineno:
         return f"{error.filename or error.name or '?'}:{error.lineno}"
-    files = set(names)
+    files = list(names)
     found = ""
     for frame in traceback.extract_tb(error.__traceback__):
-        if frame.filename in files:
+        # Jinja gives a template's frames its file name and line: the last one is where.
+        if frame.filename in files or not frame.filename.endswith((".py", ">")):
             found = f"{frame.filename}:{frame.lineno}"
-    return found or next(iter(files), "?")
+    return found or (files[0] if files else "?")
 
 
 def _reason(error: BaseException) -> str:
+    if isinstance(error, TemplateNotFound):
+        return f"the template {error.name!r} it includes is not found (no such file)"
     if isinstance(error, TemplateSyntaxError):
         return error.message or str(error)
     text = str(error) or type(error).__name__
@@ -445,7 +449,11 @@ def render_template(template: Template, context: Mapping[str, Any]) -> Rendered:
 
     Raises what the template raises (the relay reports it with :func:`describe_failure`).
     """
-    module = template.make_module(dict(context))
+    try:
+        module = template.make_module(dict(context))
+    except Exception:
+        # Jinja's own handler re-raises with the template's file and line in the traceback.
+        template.environment.handle_exception()
     text = str(module)
     title = getattr(module, "title", None)
     if title is not None and not isinstance(title, str):
