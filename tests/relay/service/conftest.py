@@ -43,15 +43,20 @@ secret = "{SECRET}"
 [robots.dev]
 webhook = "https://oapi.dingtalk.com/robot/send?access_token=dev-token-abcdefabcdef"
 
+"""
+
+BROKEN = """
 [robots.broken]
 webhook = "https://oapi.dingtalk.com/robot/send?access_token=broken-token-0000"
 org = "nowhere"
 """
 
 
-def make_config(tmp_path: Path, relay: str = "") -> Config:
+def make_config(tmp_path: Path, relay: str = "", *, broken: bool = True) -> Config:
+    """The config of ``ops``, ``dev`` and (with ``broken``) a robot that cannot be used."""
     file = tmp_path / "dingwire.toml"
-    file.write_text(CONFIG + ("\n[relay]\n" + relay if relay else ""), encoding="utf-8")
+    text = CONFIG + (BROKEN if broken else "") + ("\n[relay]\n" + relay if relay else "")
+    file.write_text(text, encoding="utf-8")
     return load_config(file, env={})
 
 
