@@ -163,6 +163,39 @@ def test_repeats_fold_on_template_exception_type_and_place(
     assert text.count("lookup failed") == 2
 
 
+def test_records_of_one_window_go_together_and_later_ones_in_the_next(
+    fake: InProcessFake, app_logger: logging.Logger
+) -> None:
+    ops = fake.add_robot()
+    handler = DingTalkHandler(ops.client(), window=0.3)
+    attach(app_logger, handler)
+    logged = time.time()
+    app_logger.error("one")
+    app_logger.error("two")
+    [first] = ops.wait_for(1)
+    assert first.time - logged >= 0.3  # the window was waited for
+    app_logger.error("three")
+    second = ops.wait_for(2)[1]
+    handler.close()
+    assert "one" in (first.text or "")
+    assert "two" in (first.text or "")
+    assert "three" in (second.text or "")
+    assert "three" not in (first.text or "")
+
+
+def test_flush_sends_without_waiting_for_the_window(
+    fake: InProcessFake, app_logger: logging.Logger
+) -> None:
+    ops = fake.add_robot()
+    handler = DingTalkHandler(ops.client(), window=60)
+    attach(app_logger, handler)
+    app_logger.error("now, please")
+    handler.flush()
+    [record] = ops.wait_for(1, timeout=5)
+    assert "now, please" in (record.text or "")
+    handler.close()
+
+
 def test_a_full_queue_drops_the_oldest_and_says_how_many(
     fake: InProcessFake, app_logger: logging.Logger
 ) -> None:

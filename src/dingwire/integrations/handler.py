@@ -76,6 +76,7 @@ from dingwire.core.errors import (
     RateLimitedError,
 )
 from dingwire.core.policy import RetryPolicy, parse_duration
+from dingwire.core.redact import mask_url
 
 if TYPE_CHECKING:
     from dingwire.core.messages import Markdown
@@ -110,6 +111,9 @@ BACKOFF_CAP = 60.0
 _LEVEL_MARK = {logging.CRITICAL: "🔥", logging.ERROR: "🔴", logging.WARNING: "⚠️"}
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _RETRY = RetryPolicy()
+# How an entry too large for a message on its own is shortened, step by step:
+# (traceback lines, message characters).
+_SHRINK = ((20, MAX_MESSAGE), (10, MAX_MESSAGE), (4, 1000), (0, 500), (0, 100))
 
 # Idents of the threads that send for any DingTalkHandler: records they log (dingwire's
 # retries and waits) are not taken in, so that no handler feeds on its own sending.
@@ -281,7 +285,7 @@ def _key(record: logging.LogRecord, message: str) -> tuple[Any, ...]:
 
 
 @dataclass(frozen=True)
-class Digest:
+class _Digest:
     """One message of the handler: the markdown, and how many entries it carries."""
 
     message: Markdown
@@ -289,7 +293,7 @@ class Digest:
     records: int
 
 
-def compose_digest(
+def _compose_digest(
     entries: Sequence[_Entry],
     *,
     title: str,
@@ -298,7 +302,7 @@ def compose_digest(
     dropped: int,
     size: Callable[[Markdown], int],
     limit: int = MAX_BODY,
-) -> Digest:
+) -> _Digest:
     """The next message for ``entries``: as many of them, in order, as fit ``limit`` bytes
     measured by ``size`` (a body's bytes); the first one always, its traceback and message
     shortened until it fits."""
@@ -354,20 +358,17 @@ def compose_digest(
     while True:
         message = message_for(blocks, used, len(entries) - len(used))
         if size(message) <= limit:
-            return Digest(message, len(used), sum(e.count for e in used))
+            return _Digest(message, len(used), sum(e.count for e in used))
         if len(used) > 1:
             blocks.pop()
             used.pop()
             continue
         # One entry too large on its own: fewer traceback lines, then a shorter message.
-        lines = max(0, MAX_TRACEBACK_LINES - len(blocks[0]) // 600)
-        shrink = [(n, MAX_MESSAGE) for n in (lines, lines // 2, 10, 4, 0)]
-        shrink += [(0, 500), (0, 100)]
-        for max_lines, max_message in shrink:
+        for max_lines, max_message in _SHRINK:
             blocks[0] = used[0].render(max_lines, max_message)
             message = message_for(blocks, used, len(entries) - 1)
             if size(message) <= limit:
-                return Digest(message, 1, used[0].count)
+                return _Digest(message, 1, used[0].count)
         raise DingwireError("a log record does not fit in a message even trimmed")
 
 
@@ -458,7 +459,7 @@ class DingTalkHandler(logging.Handler):
         self._unsent = 0
 
     def __repr__(self) -> str:
-        target = f"relay {self._relay}" if self._relay else repr(self._robot)
+        target = f"relay {mask_url(self._relay)}" if self._relay else repr(self._robot)
         return f"<DingTalkHandler {target} ({logging.getLevelName(self.level)})>"
 
     # -- the application's side: never blocks, never raises ----------------------------
@@ -550,6 +551,7 @@ class DingTalkHandler(logging.Handler):
                             return
                     elif not pending:
                         self._idle = True
+                        self._flush = False  # nothing was left to flush
                         self._cond.wait()
                         continue
                     else:
@@ -606,7 +608,7 @@ class DingTalkHandler(logging.Handler):
     def _attempt(self, entries: list[_Entry], dropped: int) -> _Outcome:
         """Try to send the next digest of ``entries``."""
         robot = self._robot
-        digest: Digest | None = None
+        digest: _Digest | None = None
         try:
             if robot is not None:
                 verdict = robot.budget_state()
@@ -620,7 +622,7 @@ class DingTalkHandler(logging.Handler):
                 size = _robot_size(robot)
             else:
                 size = _relay_size
-            digest = compose_digest(
+            digest = _compose_digest(
                 entries,
                 title=self.title,
                 host=self.host,
@@ -656,6 +658,7 @@ class DingTalkHandler(logging.Handler):
 
         assert self._relay is not None
         url = f"{self._relay}/v1/robots/{quote(self.robot_name, safe='')}/messages"
+        shown = mask_url(self._relay)
         body = json.dumps({"title": message.title, "markdown": message.text}, ensure_ascii=False)
         headers = {"Content-Type": "application/json"}
         if self._relay_token:
@@ -672,18 +675,18 @@ class DingTalkHandler(logging.Handler):
             retry_after = _seconds(error.headers.get("Retry-After"))
             if status == 429:
                 raise RateLimitedError(
-                    f"the relay at {self._relay} asks to slow down ({reason})",
+                    f"the relay at {shown} asks to slow down ({reason})",
                     retry_after=retry_after,
                     reason="lockout",
                 ) from None
             raise BadResponseError(
-                f"the relay at {self._relay} answered HTTP {status}: {reason}",
+                f"the relay at {shown} answered HTTP {status}: {reason}",
                 status=status,
                 retry_after=retry_after,
             ) from None
         except (urllib.error.URLError, OSError) as error:
             why = getattr(error, "reason", error)
-            raise ConnectError(f"the relay at {self._relay} cannot be reached: {why}") from None
+            raise ConnectError(f"the relay at {shown} cannot be reached: {why}") from None
 
     # -- reporting its own failures -----------------------------------------------------
 
