@@ -224,6 +224,7 @@ class Intake:
     reload: Reload | None = None
     draining: bool = False
     secrets: frozenset[str] = field(default_factory=frozenset)
+    problems: dict[str, ConfigError | None] = field(default_factory=dict)
     _token: bytes | None = None
     _document: dict[str, Any] | None = None
 
@@ -234,6 +235,8 @@ class Intake:
         """Serve with a new config and templates from now on (requests already being
         rendered finish with the old ones)."""
         self.settings, self.config, self.renderer = settings, config, renderer
+        # Asked once per config, not per request: why each robot cannot be used, if it cannot.
+        self.problems = {name: config.problem(name) for name in config.robots}
         self.secrets = frozenset(config_secrets(config, settings))
         self._token = _digest(settings.auth_token) if settings.auth_token else None
         self._document = None
@@ -343,14 +346,14 @@ def _intake(intake: Intake, source: Source) -> Callable[[Request], Awaitable[Res
             reason = "the relay is shutting down; send it again in a moment"
             return rejected(503, reason, _retry_after(DRAIN_RETRY_AFTER))
         robot: str = request.path_params["robot"]
-        config = intake.config
-        if robot not in config.robots:
-            names = ", ".join(sorted(config.robots)) or "none"
+        problems = intake.problems
+        if robot not in problems:
+            names = ", ".join(sorted(problems)) or "none"
             shown = robot if len(robot) <= 80 else robot[:80] + "…"
             return rejected(
                 404, f"no robot named {shown!r} in the relay's config (configured: {names})"
             )
-        problem = config.problem(robot)
+        problem = problems[robot]
         if problem is not None:
             reason = intake.scrub(f"the robot {robot!r} cannot be used: {problem.message}")
             log.error("%s (fix the config, then reload)", reason)
