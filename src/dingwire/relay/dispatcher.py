@@ -76,7 +76,15 @@ if TYPE_CHECKING:
     from dingwire.config import Config
     from dingwire.transport.robots import AsyncRobot
 
-__all__ = ["BACKOFF", "CLAIM_LIMIT", "POLL_INTERVAL", "QUOTA_WARNINGS", "Dispatcher", "Round"]
+__all__ = [
+    "BACKOFF",
+    "CLAIM_LIMIT",
+    "MAX_HOLD",
+    "POLL_INTERVAL",
+    "QUOTA_WARNINGS",
+    "Dispatcher",
+    "Round",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -90,6 +98,8 @@ CLAIM_LIMIT = 2_000
 BACKOFF = RetryPolicy(attempts=1_000_000_000, base=1.0, cap=300.0, retry_on_timeout=True)
 #: The shares of an org's quota at which a warning is logged, once each per period.
 QUOTA_WARNINGS = (0.5, 0.8, 0.95)
+#: The longest a robot task sleeps on a hold before it looks again (seconds).
+MAX_HOLD = 30.0
 # What a round does when a robot cannot be built (config): look again later.
 _BROKEN_ROBOT_WAIT = 60.0
 
@@ -134,6 +144,7 @@ class _Robot:
 
     name: str
     event: asyncio.Event = field(default_factory=asyncio.Event)
+    interrupt: asyncio.Event = field(default_factory=asyncio.Event)
     task: asyncio.Task[None] | None = None
     robot: AsyncRobot | None = None
     broken: str | None = None
@@ -311,6 +322,7 @@ class Dispatcher:
                 if robot is not None:
                     self._close_later(robot)
                 state.event.set()
+                state.interrupt.set()
                 logger.info("robot %r: configuration changed; built again at its next send", name)
 
     def _close_later(self, robot: AsyncRobot) -> None:
@@ -342,6 +354,8 @@ class Dispatcher:
                 backlog = await self._call(self.outbox.backlog, now=self._clock())
             except OutboxUnavailable as error:
                 self._outbox_trouble(error)
+            except Exception:
+                logger.exception("dispatcher: looking at the outbox failed unexpectedly")
             else:
                 self._outbox_fine()
                 for name, entry in backlog.items():
@@ -349,12 +363,19 @@ class Dispatcher:
                         self._ensure(name).event.set()
             await self._pause(POLL_INTERVAL)
 
-    async def _pause(self, seconds: float) -> None:
-        """Sleep ``seconds`` (real time), or less if the dispatcher stops."""
+    async def _pause(self, seconds: float, interrupt: asyncio.Event | None = None) -> None:
+        """Sleep ``seconds`` (real time), or less if the dispatcher stops or ``interrupt``
+        is set."""
         if seconds <= 0 or self._stop_event is None:
             return
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._stop_event.wait(), seconds)
+        waits = [asyncio.ensure_future(self._stop_event.wait())]
+        if interrupt is not None:
+            waits.append(asyncio.ensure_future(interrupt.wait()))
+        try:
+            await asyncio.wait(waits, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in waits:
+                waiter.cancel()
 
     async def _work(self, state: _Robot) -> None:
         while not self._stopping:
@@ -373,7 +394,10 @@ class Dispatcher:
             if self._stopping:
                 return
             if next_at is not None:
-                await self._pause(next_at - self._clock())
+                # A hold is kept however often the robot is woken; a long one (a spent
+                # quota) is looked at again now and then, and a reload ends it.
+                state.interrupt.clear()
+                await self._pause(min(next_at - self._clock(), MAX_HOLD), state.interrupt)
                 continue
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(state.event.wait(), 5 * POLL_INTERVAL)
@@ -656,8 +680,11 @@ class Dispatcher:
                 return sent, 0, await self._failed(state, unit, wrapped)
             sent += 1
             state.last_send = self._clock()
-            if len(unit.bodies) > 1:
+            if index < len(unit.bodies) - 1:
+                # A part of a record too large for one message: a message of its own (the
+                # last one is counted with the delivery below).
                 self._parts_sent[ids[0]] = index + 1
+                self.metrics.sent_total.labels(name).inc()
         now = self._clock()
         reply = {"errcode": result.errcode, "errmsg": result.errmsg} if result else None
         digest = unit.digests[-1]
@@ -672,8 +699,6 @@ class Dispatcher:
             alerts=unit.lines,
             latencies=[now - r.message.received for r in unit.records if r.message.received],
         )
-        if sent > 1:  # a record in parts: each part is a message too
-            self.metrics.sent_total.labels(name).inc(sent - 1)
         return sent, len(ids), False
 
     async def _ack(

@@ -141,6 +141,7 @@ def make_rig(
     robot_keywords: Sequence[str] | None = None,
     settings: RelaySettings | None = None,
     fake: Any = None,
+    secret: bool = False,
     **robot_options: Any,
 ) -> Rig:
     if fake is not None:
@@ -154,7 +155,12 @@ def make_rig(
         fake.add_org("acme", quota=fake_quota or quota)
         org = "acme"
     ops = fake.add_robot(
-        name="ops", rate_limit=fake_rate or rate, keywords=keywords, org=org, lockout="60s"
+        name="ops",
+        rate_limit=fake_rate or rate,
+        keywords=keywords,
+        org=org,
+        lockout="60s",
+        secret=secret,
     )
     options: dict[str, Any] = {"rate_limit": rate, "lockout": "60s", **robot_options}
     if org is not None:

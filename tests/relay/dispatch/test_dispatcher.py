@@ -361,3 +361,123 @@ def test_a_robot_that_cannot_be_built_keeps_its_messages_queued(
     asyncio.run(main())
     assert outbox.get(entry.id).state == "queued"
     assert any("cannot send" in r.getMessage() for r in caplog.records)
+
+
+# -- more of the contract -----------------------------------------------------------------
+
+
+def test_a_retry_is_picked_up_by_the_poll_without_a_wake() -> None:
+    async def main() -> None:
+        rig = make_rig()
+        rig.ops.inject_fault(Fault.http(503))
+        (rid,) = rig.enqueue([alert_message(1)])
+        await rig.dispatcher.start()
+        rig.dispatcher.wake("ops")
+        await wait_until(lambda: rig.outbox.get(rid).state == "retrying", 5)
+        # Backoff after a first failure: 0.5 to 1 s; then the supervisor's poll finds it.
+        await wait_until(lambda: rig.outbox.get(rid).state == "sent", 5)
+        await rig.dispatcher.stop(2)
+        assert [r.status for r in rig.ops.messages()] == [503, 200]
+        assert rig.outbox.get(rid).attempts == 2
+
+    asyncio.run(main())
+
+
+def test_a_record_too_large_for_one_message_goes_in_parts_in_order_across_rounds() -> None:
+    clock = Clock()
+    rig = make_rig(clock=clock, rate="2/3s")
+    (rid,) = rig.enqueue([alert_message(1, alerts=900)])  # about 60 KB of lines
+
+    async def main() -> None:
+        first = await rig.dispatcher.step("ops")
+        assert first.messages == 2
+        assert rig.outbox.get(rid).state == "queued"  # not all parts out: not acked
+        await drive(rig, clock, until=lambda: rig.outbox.get(rid).state == "sent", limit=30)
+
+    asyncio.run(main())
+    log = rig.ops.messages()
+    assert all(r.errcode == 0 for r in log)
+    titles = [r.payload["markdown"]["title"] for r in log]
+    parts = len(log)
+    assert parts >= 3
+    assert [f"({i + 1}/{parts})" in t for i, t in enumerate(titles)] == [True] * parts
+    text = " ".join(arrived_text(r) for r in log)
+    assert all(text.count(f"A1x{j} ") == 1 for j in range(900))
+    assert rig.outbox.get(rid).digest is not None
+    assert b'dingwire_relay_sent_total{robot="ops"} ' + str(parts).encode() in rig.metrics.render()
+
+
+def test_a_digest_refused_for_its_content_is_taken_apart() -> None:
+    clock = Clock()
+    rig = make_rig(clock=clock, rate="4/3s")
+    rig.enqueue([alert_message(i) for i in range(10)])
+    rig.ops.inject_fault(Fault.errcode_reply(430101))  # the content filter, once
+
+    async def main() -> None:
+        await drive(rig, clock, until=lambda: rig.states() == {"sent": 10}, limit=120)
+
+    asyncio.run(main())
+    log = rig.ops.messages()
+    assert log[0].errcode == 430101
+    singles = [
+        r for r in log[1:] if r.ok and r.payload["markdown"]["title"].startswith("[FIRING:4]")
+    ]
+    assert len(singles) == 10  # each went alone after the refusal
+    assert rig.states() == {"sent": 10}
+
+
+def test_nothing_secret_is_logged(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    clock = Clock()
+    rig = make_rig(clock=clock, rate="2/3s", secret=True)
+    rig.ops.inject_fault(Fault.http(503))
+    rig.ops.inject_fault(Fault.errcode_reply(430101))
+    rig.enqueue([alert_message(i) for i in range(5)])
+
+    async def main() -> None:
+        await drive(rig, clock, until=lambda: rig.states() == {"sent": 5}, limit=120)
+
+    asyncio.run(main())
+    said = "\n".join(r.getMessage() for r in caplog.records)
+    assert "failed" in said
+    assert "refused" in said
+    assert rig.ops.token not in said
+    assert rig.ops.secret is not None
+    assert rig.ops.secret not in said
+    assert rig.ops.token.encode() not in rig.metrics.render()
+
+
+def test_the_default_factory_builds_robots_from_the_config_and_a_reload_rebuilds(
+    tmp_path,
+    dingtalk_fake,  # type: ignore[no-untyped-def]
+) -> None:
+    from dingwire.config import load_config
+    from dingwire.relay.dispatcher import Dispatcher
+    from dingwire.relay.metrics import RelayMetrics
+    from dingwire.relay.outbox import MemoryOutbox
+
+    ops = dingtalk_fake.add_robot(name="ops", rate_limit="20/3s")
+    path = tmp_path / "dingwire.toml"
+    path.write_text(f'[robots.ops]\nwebhook = "{ops.webhook}"\nrate_limit = "20/3s"\n')
+    config = load_config(path)
+    outbox = MemoryOutbox()
+    dispatcher = Dispatcher(RelaySettings(), config, outbox, RelayMetrics(), owner="t")
+
+    async def main() -> None:
+        await dispatcher.start()
+        outbox.enqueue([alert_message(1)], now=time.time(), dedupe_window=0)
+        dispatcher.wake("ops")
+        await wait_until(lambda: len(ops.delivered()) == 1, 5)
+        path.write_text(
+            f'[robots.ops]\nwebhook = "{ops.webhook}"\nrate_limit = "20/3s"\nkeywords = ["告警"]\n'
+        )
+        dispatcher.reconfigure(RelaySettings(), load_config(path))
+        outbox.enqueue([alert_message(2)], now=time.time(), dedupe_window=0)
+        dispatcher.wake("ops")
+        await wait_until(lambda: len(ops.delivered()) == 2, 5)
+        await dispatcher.stop(2)
+
+    asyncio.run(main())
+    first, second = ops.delivered()
+    assert "告警" not in arrived_text(first)
+    assert "【告警】" in arrived_text(second)
