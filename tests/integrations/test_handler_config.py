@@ -60,6 +60,7 @@ DICTCONFIG_SCRIPT = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 def test_dictconfig_in_a_real_process_and_the_records_flushed_at_exit(
     dingtalk_fake: FakeServer, tmp_path: Path
 ) -> None:
@@ -92,6 +93,64 @@ def test_dictconfig_in_a_real_process_and_the_records_flushed_at_exit(
     assert "job import is slow" in (job.text or "")
 
 
+UVICORN_SCRIPT = textwrap.dedent(
+    """
+    import http.client, socket, sys, threading
+
+    import uvicorn
+    from starlette.applications import Starlette
+    from starlette.routing import Route
+    from uvicorn.config import LOGGING_CONFIG
+
+    async def broken(request):
+        raise RuntimeError("the database went away")
+
+    app = Starlette(routes=[Route("/", broken)])
+
+    # docs/recipes.md, "FastAPI and uvicorn"
+    config = {**LOGGING_CONFIG, "handlers": {**LOGGING_CONFIG["handlers"], "dingtalk": {
+        "class": "dingwire.integrations.handler.DingTalkHandler",
+        "robot": sys.argv[1], "level": "ERROR", "title": "api",
+    }}}
+    config["loggers"] = {**LOGGING_CONFIG["loggers"], "uvicorn.error": {
+        "handlers": ["default", "dingtalk"], "level": "INFO", "propagate": False,
+    }}
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(app, log_config=config, lifespan="off"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]})
+    thread.start()
+    while not server.started:
+        threading.Event().wait(0.01)
+    connection = http.client.HTTPConnection(*sock.getsockname(), timeout=10)
+    connection.request("GET", "/")
+    print(connection.getresponse().status, flush=True)
+    server.should_exit = True
+    thread.join(10)
+    """
+)
+
+
+@pytest.mark.slow
+def test_the_uvicorn_recipe_reports_an_exception_in_the_app(dingtalk_fake: FakeServer) -> None:
+    ops = dingtalk_fake.add_robot()
+    done = subprocess.run(
+        [sys.executable, "-c", UVICORN_SCRIPT, ops.webhook],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.endswith("500\n")  # after the access log line
+    [record] = ops.delivered()
+    text = record.text or ""
+    assert "Exception in ASGI application" in text
+    assert "RuntimeError: the database went away" in text
+    assert "uvicorn.error" in text
+
+
 FORK_SCRIPT = textwrap.dedent(
     """
     import logging, os, sys
@@ -112,6 +171,7 @@ FORK_SCRIPT = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="fork() is POSIX")
 def test_a_forked_child_sends_its_own_records_and_not_its_parents(
     dingtalk_fake: FakeServer,
