@@ -355,14 +355,17 @@ def test_a_refusing_robot_drops_the_digest_it_refused_and_says_why_once(
     handler = DingTalkHandler(wrong, window=0.05, timeout=2.0)
     attach(app_logger, handler)
     app_logger.error("nobody will read this")
+    fake.wait_for(1, ok=False)
+    app_logger.error("nor this")
+    fake.wait_for(2, ok=False)
     started = time.monotonic()
     handler.close()
     assert time.monotonic() - started < 2.0
     requests = ops.messages()
-    assert len(requests) == 1
-    assert requests[0].errcode == 310000
+    assert len(requests) == 2  # one try per digest: not retried
+    assert {r.errcode for r in requests} == {310000}
     err = capsys.readouterr().err
-    assert err.count("--- Logging error ---") == 1
+    assert err.count("--- Logging error ---") == 1  # the same failure, told once
     assert "SignatureError" in err
 
 

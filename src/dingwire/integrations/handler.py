@@ -32,8 +32,9 @@ Rules kept here:
   :data:`MAX_LINE` characters, and shrinks further when an entry would not fit alone.
 - **Its own failures** are reported the way :meth:`logging.Handler.handleError` reports
   (on stderr, and only when ``logging.raiseExceptions``), at most once a minute while a
-  failure lasts. Records logged from a sending thread (dingwire's own waits and retries)
-  are never taken in, by this handler or another: no loop, whatever the levels.
+  failure lasts, at once when it changes. Records logged from a sending thread
+  (dingwire's own waits and retries) are never taken in, by this handler or another: no
+  loop, whatever the levels.
   Transient failures (network, HTTP 5xx, errcode -1) are retried with backoff, keeping the
   records; permanent refusals (310000, 300005, 400xxx) drop the digest they refused.
 - **Flushed at the end.** ``close()`` sends what is left, waiting for the budget at most
@@ -533,6 +534,7 @@ class DingTalkHandler(logging.Handler):
         not_before = 0.0  # the budget or a backoff holds until then (monotonic)
         failures = 0
         reported = -REPORT_EVERY
+        told: tuple[type[BaseException], str] | None = None
         while True:
             with self._cond:
                 while True:
@@ -540,7 +542,7 @@ class DingTalkHandler(logging.Handler):
                     dropped += lost
                     if taken and since is None:
                         since = time.monotonic()
-                    self._unsent = sum(e.count for e in pending.values())
+                    self._unsent = sum(e.count for e in pending.values()) + len(self._queue)
                     now = time.monotonic()
                     if self._closing:
                         if not pending:
@@ -580,9 +582,14 @@ class DingTalkHandler(logging.Handler):
                     self._rng.uniform(ceiling / 2, ceiling), outcome.error_retry_after()
                 )
             not_before = now + (outcome.wait or 0.0)
-            if outcome.error is not None and (outcome.permanent or now - reported >= REPORT_EVERY):
-                reported = now
-                self._report(outcome.error, entries[0].record)
+            if outcome.error is not None:
+                # Told once a minute while a failure lasts, and at once when it changes.
+                kind = (type(outcome.error), str(outcome.error))
+                if kind != told or now - reported >= REPORT_EVERY:
+                    reported, told = now, kind
+                    self._report(outcome.error, entries[0].record)
+            elif outcome.sent:
+                told = None
 
     def _take(self, pending: dict[tuple[Any, ...], _Entry]) -> tuple[int, int]:
         """Fold the queued records into ``pending`` (under the lock); return how many were
