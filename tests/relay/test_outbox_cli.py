@@ -200,13 +200,15 @@ def test_retry_every_dead(config: Path, ids: dict[str, str], relay: SqliteOutbox
     assert again.stdout.strip() == "0 dead messages queued again"
 
 
-@pytest.mark.parametrize("args", [["retry"], ["retry", "x", "--dead"], ["purge"]])
+@pytest.mark.parametrize(
+    "args", [["retry"], ["retry", "x", "--dead"], ["purge"], ["purge", "--sent", "soon"]]
+)
 def test_retry_and_purge_need_to_be_told_what(
     config: Path, ids: dict[str, str], args: list[str], relay: SqliteOutbox
 ) -> None:
     result = invoke("outbox", "--config", str(config), *args)
     assert result.exit_code == 2
-    assert "--dead" in result.output
+    assert "--dead" in result.output or "--sent" in result.output
     assert len(relay.list(state="dead")) == 2
 
 
@@ -216,6 +218,19 @@ def test_purge_dead(config: Path, ids: dict[str, str], relay: SqliteOutbox) -> N
     assert result.stdout.strip() == "2 dead messages deleted"
     assert relay.get(ids["dead"]) is None
     assert {r.state for r in relay.list()} == {"queued", "sent", "retrying"}
+
+
+def test_purge_old_sent_messages(config: Path, ids: dict[str, str], relay: SqliteOutbox) -> None:
+    # sent at 1_764_000_002 (November 2025): more than a day ago, and not more than 100 years
+    kept = invoke("outbox", "--config", str(config), "purge", "--sent", "36500d")
+    assert kept.exit_code == 0, kept.output
+    assert kept.stdout.strip() == "0 sent messages deleted"
+    assert relay.get(ids["sent"]) is not None
+    result = invoke("outbox", "--config", str(config), "purge", "--sent", "1d", "--dead")
+    assert result.exit_code == 0, result.output
+    assert lines(result) == ["2 dead messages deleted", "1 sent message deleted"]
+    assert relay.get(ids["sent"]) is None
+    assert {r.state for r in relay.list()} == {"queued", "retrying"}
 
 
 def test_queue_overrides_the_config(tmp_path: Path, ids: dict[str, str], path: Path) -> None:

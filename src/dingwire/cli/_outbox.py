@@ -158,7 +158,7 @@ def outbox(ctx: click.Context, config_file: str | None, queue: str | None) -> No
       dingwire outbox list --state dead
       dingwire outbox show 0193a1b2c3d4e5f60718
       dingwire outbox retry --dead
-      dingwire outbox purge --dead
+      dingwire outbox purge --dead --sent 7d
 
     \b
     Exit status:
@@ -309,16 +309,33 @@ def retry(ctx: click.Context, id: str | None, dead: bool) -> int:
 
 
 @outbox.command()
-@click.option("--dead", is_flag=True, help="Delete every dead message (required).")
+@click.option("--dead", is_flag=True, help="Delete every dead message.")
+@click.option(
+    "--sent",
+    "sent_age",
+    metavar="AGE",
+    help="Delete the messages sent more than AGE ago (e.g. 7d, 12h).",
+)
 @click.pass_context
-def purge(ctx: click.Context, dead: bool) -> int:
-    """Delete the dead messages (--dead is required: nothing else is ever purged)."""
-    if not dead:
-        raise click.UsageError("say purge --dead: only dead messages are ever purged", ctx=ctx)
+def purge(ctx: click.Context, dead: bool, sent_age: str | None) -> int:
+    """Delete dead messages (--dead), or old sent ones (--sent AGE).
+
+    Nothing queued, sending or retrying is ever purged. A SQLite outbox keeps every sent
+    message (GET /v1/messages/ID answers for it) until purged.
+    """
+    from dingwire.core.policy import parse_duration
+
+    if not dead and sent_age is None:
+        raise click.UsageError("say what to purge: --dead, --sent AGE, or both", ctx=ctx)
+    age = None if sent_age is None else parse_duration(sent_age, name="--sent")
 
     def work(outbox: Outbox, invocation: Invocation) -> int:
-        count = outbox.purge_dead()
-        click.echo(f"{count} dead message{'s' if count != 1 else ''} deleted")
+        if dead:
+            count = outbox.purge_dead()
+            click.echo(f"{count} dead message{'s' if count != 1 else ''} deleted")
+        if age is not None:
+            count = outbox.purge_sent(before=time.time() - age)  # type: ignore[attr-defined]
+            click.echo(f"{count} sent message{'s' if count != 1 else ''} deleted")
         return 0
 
     return _run(ctx, work)

@@ -8,7 +8,7 @@ from dataclasses import replace
 import pytest
 
 from dingwire.relay.model import STATES, DigestLine, Outgoing
-from dingwire.relay.outbox import Outbox
+from dingwire.relay.outbox import MemoryOutbox, Outbox, SqliteOutbox
 
 from .conftest import Handles, message
 
@@ -524,3 +524,17 @@ def test_a_record_is_a_frozen_value(outbox: Outbox) -> None:
         record.state = "sent"  # type: ignore[misc]
     assert replace(record, state="sent").state == "sent"
     assert state(outbox, id) == "queued"
+
+
+def test_purge_sent_deletes_only_what_was_sent_before(outbox: Outbox) -> None:
+    assert isinstance(outbox, MemoryOutbox | SqliteOutbox)  # beyond the protocol, for now
+    ids = enqueue(outbox, *(message(text=str(i)) for i in range(4)))
+    outbox.claim("ops", now=100.0, owner="me", lease=LEASE, limit=10)
+    outbox.ack(ids[:1], now=100.0, reply=None)
+    outbox.ack(ids[1:2], now=200.0, reply=None)
+    outbox.kill(ids[2:3], now=50.0, error="x")
+    assert outbox.purge_sent(before=200.0) == 1
+    assert outbox.purge_sent(before=200.0) == 0
+    assert outbox.get(ids[0]) is None
+    assert [state(outbox, id) for id in ids[1:]] == ["sent", "dead", "sending"]
+    assert outbox.counts()["ops"]["sent"] == 1

@@ -4,6 +4,7 @@ several connections on one file, and OutboxUnavailable for every SQLite failure.
 from __future__ import annotations
 
 import os
+import signal
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator
@@ -12,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from dingwire.relay.model import STATES
 from dingwire.relay.outbox import OutboxUnavailable, SqliteOutbox, open_outbox
 from dingwire.relay.outbox import sqlite as sqlite_module
 
@@ -112,39 +114,81 @@ def test_without_group_commit_every_call_commits_alone(path: Path) -> None:
         assert outbox.counts()["ops"]["queued"] == 4
 
 
-def test_a_failing_call_fails_alone_in_its_batch(
-    outbox: SqliteOutbox, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    [first] = outbox.enqueue([message()], now=1.0, dedupe_window=60.0)
+def test_a_failing_call_fails_alone_in_its_batch(outbox: SqliteOutbox) -> None:
     gate = Gate(outbox)
     results: dict[str, Any] = {}
-    # the bad call's first message is stored, its second collides: both must go
-    ids = iter(["fresh0000000000000001", first.id, "fresh0000000000000002"])
 
-    def enqueue(name: str) -> None:
-        batch = [message(text=name)] if name == "good" else [message(), message()]
+    def bad(conn: sqlite3.Connection) -> None:
+        outbox_rows = conn.execute("SELECT count(*) FROM records").fetchone()[0]
+        assert outbox_rows == 0
+        conn.execute(
+            "INSERT INTO records (id, robot, priority, message, state, not_before, updated)"
+            " VALUES ('half', 'ops', 0, '{}', 'queued', 0, 0)"
+        )
+        raise ValueError("a bug halfway through a call")
+
+    def call(name: str, work: Callable[[], Any]) -> None:
         try:
-            results[name] = outbox.enqueue(batch, now=2.0, dedupe_window=60.0)
-        except OutboxUnavailable as error:
+            results[name] = work()
+        except Exception as error:
             results[name] = error
 
-    monkeypatch.setattr(sqlite_module, "new_id", lambda now: next(ids))
-    bad = threading.Thread(target=enqueue, args=("bad",))
-    bad.start()
+    first = threading.Thread(target=call, args=("bad", lambda: outbox._write(bad)))
+    first.start()
     wait_until(lambda: outbox._jobs.qsize() == 1, "the bad call waiting")
-    good = threading.Thread(target=enqueue, args=("good",))
-    good.start()
+    second = threading.Thread(
+        target=call,
+        args=("good", lambda: outbox.enqueue([message(text="good")], now=2.0, dedupe_window=1.0)),
+    )
+    second.start()
     wait_until(lambda: outbox._jobs.qsize() == 2, "both calls waiting")
+    before = outbox.commits
     gate.release()
-    bad.join(WAIT)
-    good.join(WAIT)
-    assert isinstance(results["bad"], OutboxUnavailable)
+    first.join(WAIT)
+    second.join(WAIT)
+    assert isinstance(results["bad"], ValueError)
     [answer] = results["good"]
+    assert outbox.commits == before + 2  # the gate's batch, then both calls in one
     record = outbox.get(answer.id)
     assert record is not None
     assert record.message.body["markdown"]["title"] == "good"
-    assert outbox.get("fresh0000000000000001") is None
-    assert outbox.counts()["ops"]["queued"] == 2
+    assert outbox.get("half") is None
+    assert outbox.counts() == {"ops": {**dict.fromkeys(STATES, 0), "queued": 1}}
+
+
+def test_an_id_already_taken_is_drawn_again(
+    outbox: SqliteOutbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    [first] = outbox.enqueue([message()], now=1.0, dedupe_window=60.0)
+    ids = iter([first.id, first.id, "fresh0000000000000001"])
+    monkeypatch.setattr(sqlite_module, "new_id", lambda now: next(ids))
+    [second] = outbox.enqueue([message(text="second")], now=1.0, dedupe_window=60.0)
+    assert second.id == "fresh0000000000000001"
+    record = outbox.get(first.id)
+    assert record is not None
+    assert record.message.body["markdown"]["title"] == "disk full"
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork() here")
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
+def test_a_forked_child_must_open_its_own(outbox: SqliteOutbox) -> None:
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its copy has no writer thread, and must say so
+        signal.alarm(int(WAIT))  # rather than wait for ever on a writer that is not there
+        code = 1
+        try:
+            outbox.enqueue([message()], now=1.0, dedupe_window=1.0)
+        except OutboxUnavailable as error:
+            code = 0 if "fork" in error.message else 2
+        os.write(write, bytes([code]))
+        os._exit(0)
+    os.close(write)
+    answer = os.read(read, 1)
+    os.close(read)
+    os.waitpid(pid, 0)
+    assert answer == b"\x00"
+    assert outbox.counts() == {}
 
 
 def test_a_locked_database_is_unavailable_for_a_moment(path: Path) -> None:

@@ -106,8 +106,11 @@ class MemoryOutbox:
                     if seen is not None and now - seen[1] <= dedupe_window:
                         answers.append(Enqueued(seen[0], duplicate=True))
                         continue
+                id = new_id(now)
+                while id in self._rows:  # 40 random bits within one millisecond: draw again
+                    id = new_id(now)
                 row = _Row(
-                    id=new_id(now),
+                    id=id,
                     seq=next(self._seq),
                     robot=message.robot,
                     priority=message.priority,
@@ -312,6 +315,19 @@ class MemoryOutbox:
             for key in [k for k, (id, _) in self._dedupe.items() if id in dead]:
                 del self._dedupe[key]
             return len(dead)
+
+    def purge_sent(self, *, before: float) -> int:
+        """Delete the records sent before ``before``; how many (memory is not endless)."""
+        with self._lock:
+            self._open()
+            old = [
+                id
+                for id, r in self._rows.items()
+                if r.state == "sent" and r.sent_at is not None and r.sent_at < before
+            ]
+            for id in old:
+                del self._rows[id]
+            return len(old)
 
     def check(self) -> None:
         with self._lock:

@@ -198,6 +198,7 @@ class SqliteOutbox:
         self._busy = busy_timeout
         self._lock = threading.Lock()
         self._closed = False
+        self._pid = os.getpid()
         #: Transactions the writer committed (group commit makes it fewer than the calls).
         self.commits = 0
         self._jobs: queue.SimpleQueue[_Job[Any] | object] = queue.SimpleQueue()
@@ -291,6 +292,12 @@ class SqliteOutbox:
         job = _Job(work)
         with self._lock:
             self._check_open()
+            if os.getpid() != self._pid:  # a forked child has no writer thread
+                raise OutboxUnavailable(
+                    f"the outbox {self.path} was opened by process {self._pid}; a process "
+                    "started by fork() must open its own",
+                    retry_after=5.0,
+                )
             self._jobs.put(job)
         return job.future.result()
 
@@ -380,12 +387,15 @@ class SqliteOutbox:
                     if seen is not None and now - seen[1] <= dedupe_window:
                         answers.append(Enqueued(seen[0], duplicate=True))
                         continue
-                id = new_id(now)
-                conn.execute(
-                    "INSERT INTO records (id, robot, priority, message, state, not_before,"
-                    " updated) VALUES (?, ?, ?, ?, 'queued', ?, ?)",
-                    (id, message.robot, message.priority, text, now, now),
-                )
+                while True:  # an id already taken (40 random bits in one ms): draw again
+                    id = new_id(now)
+                    inserted = conn.execute(
+                        "INSERT OR IGNORE INTO records (id, robot, priority, message, state,"
+                        " not_before, updated) VALUES (?, ?, ?, ?, 'queued', ?, ?)",
+                        (id, message.robot, message.priority, text, now, now),
+                    )
+                    if inserted.rowcount == 1:
+                        break
                 if key is not None:
                     conn.execute(
                         "INSERT OR REPLACE INTO dedupe (key, id, stored) VALUES (?, ?, ?)",
@@ -633,6 +643,17 @@ class SqliteOutbox:
                 "DELETE FROM dedupe WHERE id IN (SELECT id FROM records WHERE state = 'dead')"
             )
             return conn.execute("DELETE FROM records WHERE state = 'dead'").rowcount
+
+        return self._write(work)
+
+    def purge_sent(self, *, before: float) -> int:
+        """Delete the records sent before ``before``; how many (keeps the file small)."""
+
+        def work(conn: sqlite3.Connection) -> int:
+            cursor = conn.execute(
+                "DELETE FROM records WHERE state = 'sent' AND sent_at < ?", (before,)
+            )
+            return cursor.rowcount
 
         return self._write(work)
 
