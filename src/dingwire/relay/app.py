@@ -44,6 +44,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, Literal, Protocol, cast
 
+import anyio
 import anyio.to_thread
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -75,6 +76,8 @@ BROKEN_ROBOT_RETRY_AFTER = 30
 #: How long the lifespan gives the dispatcher to finish the sends in flight.
 DEFAULT_GRACE = 5.0
 _MAX_ID = 200
+#: Requests rendered and stored at once: enough for the outbox to group many commits in one.
+INTAKE_THREADS = 64
 
 
 class RendererLike(Protocol):
@@ -95,6 +98,8 @@ class DispatcherLike(Protocol):
     async def stop(self, grace: float) -> None: ...
 
     def wake(self, robot: str) -> None: ...
+
+    def reconfigure(self, settings: RelaySettings, config: Config) -> None: ...
 
     @property
     def alive(self) -> bool: ...
@@ -225,6 +230,11 @@ class Intake:
     draining: bool = False
     secrets: frozenset[str] = field(default_factory=frozenset)
     problems: dict[str, ConfigError | None] = field(default_factory=dict)
+    #: Worker threads for rendering and storing: the intake's own, so that a flood of
+    #: payloads never keeps /readyz or /metrics waiting for a thread (anyio's default 40).
+    limiter: anyio.CapacityLimiter = field(
+        default_factory=lambda: anyio.CapacityLimiter(INTAKE_THREADS)
+    )
     _token: bytes | None = None
     _document: dict[str, Any] | None = None
 
@@ -369,7 +379,9 @@ def _intake(intake: Intake, source: Source) -> Callable[[Request], Awaitable[Res
             return Response(status_code=400)  # the sender is gone: nobody reads this
         now = intake.clock()
         try:
-            answer = await anyio.to_thread.run_sync(partial(intake.store, source, robot, body, now))
+            answer = await anyio.to_thread.run_sync(
+                partial(intake.store, source, robot, body, now), limiter=intake.limiter
+            )
         except (_BadBody, PayloadError) as error:
             return rejected(400, intake.scrub(str(error.reason)))
         except OutboxUnavailable as error:

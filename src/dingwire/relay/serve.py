@@ -237,9 +237,7 @@ class Service:
             for key in ("listen", "queue"):
                 if getattr(loaded.settings, key) != getattr(old, key):
                     log.warning("[relay] %s changed: it takes effect when the relay restarts", key)
-            reconfigure = getattr(self.dispatcher, "reconfigure", None)
-            if reconfigure is not None:
-                reconfigure(loaded.settings, loaded.config)
+            self.dispatcher.reconfigure(loaded.settings, loaded.config)
             self.intake.reconfigure(loaded.settings, loaded.config, loaded.renderer)
             self.config, self.settings = loaded.config, loaded.settings
             if self.masking is not None:

@@ -100,6 +100,7 @@ class StubDispatcher:
     woken: list[str] = field(default_factory=list)
     started: int = 0
     stopped: list[float] = field(default_factory=list)
+    reconfigured: list[tuple[RelaySettings, Config]] = field(default_factory=list)
     alive: bool = True
 
     async def start(self) -> None:
@@ -110,6 +111,9 @@ class StubDispatcher:
 
     def wake(self, robot: str) -> None:
         self.woken.append(robot)
+
+    def reconfigure(self, settings: RelaySettings, config: Config) -> None:
+        self.reconfigured.append((settings, config))
 
 
 class FailingOutbox(MemoryOutbox):

@@ -67,7 +67,7 @@ class Parts:
     def __init__(self) -> None:
         self.renderers: list[StubRenderer] = []
         self.dispatcher = StubDispatcher()
-        self.reconfigured: list[tuple[RelaySettings, Config]] = []
+        self.reconfigured = self.dispatcher.reconfigured
         self.outbox = MemoryOutbox()
         self.queues: list[str] = []
 
@@ -84,13 +84,7 @@ class Parts:
     def make_dispatcher(
         self, settings: RelaySettings, config: Config, outbox: Outbox, metrics: RelayMetrics
     ) -> StubDispatcher:
-        dispatcher = self.dispatcher
-
-        def reconfigure(settings: RelaySettings, config: Config) -> None:
-            self.reconfigured.append((settings, config))
-
-        dispatcher.reconfigure = reconfigure  # type: ignore[attr-defined]
-        return dispatcher
+        return self.dispatcher
 
     def open_outbox(self, url: str) -> MemoryOutbox:
         self.queues.append(url)
