@@ -50,7 +50,7 @@ def test_a_digest_on_the_fakes_page(
         for k in range(0, 40, 4)
     ]
     post_all(relay, "/v1/robots/digest/alertmanager", payloads, posters=4)
-    delivered = fake.wait_for_names("digest", names, timeout=60)
+    delivered = fake.wait_for_names(TOKEN, names, timeout=60)
     digest = max(delivered, key=lambda m: sum(n in shown_text(m) for n in names))
     merged = [n for n in names if n in shown_text(digest)]
     assert len(merged) >= 10, "no digest: the burst went out one by one"
