@@ -187,14 +187,16 @@ def make_rig(
 async def drive(
     rig: Rig, clock: Clock, *, until: Callable[[], bool], limit: float = 3600.0, tick: float = 0.5
 ) -> None:
-    """Run rounds on the test's clock: each round, then time moves to its next round (or by
-    ``tick``), until ``until()`` or ``limit`` seconds have passed."""
+    """Run rounds on the test's clock: each round, then time moves to its next round (by at
+    most ``tick`` unless the round was held), until ``until()`` or until ``limit`` seconds
+    have passed (time never moves past that)."""
     end = clock.now + limit
     while not until() and clock.now < end:
         result = await rig.dispatcher.step("ops")
-        if result.next_at is not None and result.next_at > clock.now:
-            clock.now = (
-                min(result.next_at, clock.now + tick) if result.mode != "held" else result.next_at
-            )
-        elif result.next_at is None:
-            clock.advance(tick)
+        if result.next_at is None:
+            target = clock.now + tick
+        elif result.mode == "held":
+            target = result.next_at
+        else:
+            target = min(result.next_at, clock.now + tick)
+        clock.now = min(max(target, clock.now), end)

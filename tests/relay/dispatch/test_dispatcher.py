@@ -106,15 +106,9 @@ def test_a_storm_of_1000_alerts_in_250_messages_stays_within_the_window(
 # -- the budget and pace, on the test's clock ---------------------------------------------
 
 
-def test_quota_pace_is_never_run_ahead_of_and_everything_arrives(
-    caplog: pytest.LogCaptureFixture,
-) -> None:
+def test_a_400_alert_storm_under_a_quota_arrives_whole_never_ahead_of_the_pace() -> None:
     clock = Clock()
     rig = make_rig(clock=clock, rate="20/3s", quota="20/5m")
-    caplog.set_level(logging.INFO, logger="dingwire.relay.dispatcher")
-    quota = parse_quota("20/5m")
-    assert quota is not None
-    burst = RelaySettings().burst_for(quota.limit)
     names = {f"A{i}x{j}" for i in range(100) for j in range(4)}
 
     async def main() -> None:
@@ -130,12 +124,47 @@ def test_quota_pace_is_never_run_ahead_of_and_everything_arrives(
     text = " ".join(arrived_text(r) for r in log)
     assert all(text.count(n + " ") == 1 for n in names)
     # Never ahead of the pace: the sends of a period by any moment at most the allowance.
+    assert_paced(log, "20/5m")
+    assert len(log) <= 10  # fewer, larger digests
+    assert max_in_window([r.time for r in log], 3.0) <= 20
+    print(f"quota 20/5m: 400 alerts in {len(log)} messages over {log[-1].time - log[0].time:.0f} s")
+
+
+def assert_paced(log: list, quota_text: str) -> None:  # type: ignore[type-arg]
+    """No arrival runs ahead of ``quota × elapsed share + burst`` in its period."""
+    quota = parse_quota(quota_text)
+    assert quota is not None
+    burst = RelaySettings().burst_for(quota.limit)
     for i, record in enumerate(log):
         start, _ = quota_period(quota, record.time)
         sent = sum(1 for r in log[: i + 1] if r.time >= start)
         assert sent <= pace_allowance(quota, record.time, burst=burst), (i, record.time - start)
-    assert max_in_window([r.time for r in log], 3.0) <= 20
-    print(f"quota 20/5m: 400 alerts in {len(log)} messages over {log[-1].time - log[0].time:.0f} s")
+
+
+def test_a_sustained_flow_uses_the_quota_at_its_pace_and_warns_at_50_80_95(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    clock = Clock()
+    rig = make_rig(clock=clock, rate="20/3s", quota="20/5m")
+    caplog.set_level(logging.INFO, logger="dingwire.relay.dispatcher")
+    quota = parse_quota("20/5m")
+    assert quota is not None
+
+    async def main() -> None:
+        # Two periods of one notification every 3 s: more than the quota could send alone.
+        for i in range(200):
+            rig.enqueue([alert_message(i, received=clock())])
+            await drive(rig, clock, until=lambda: False, limit=3.0)
+        await drive(rig, clock, until=lambda: rig.states() == {"sent": 200}, limit=900)
+
+    asyncio.run(main())
+    log = rig.ops.messages()
+    assert all(r.errcode == 0 for r in log), {r.errcode for r in log}
+    assert rig.states() == {"sent": 200}
+    assert_paced(log, "20/5m")
+    periods = sorted({quota_period(quota, r.time)[0] for r in log})
+    first = [r for r in log if quota_period(quota, r.time)[0] == periods[0]]
+    assert len(first) >= 19  # the quota used, not wasted
     # 50/80/95 % of the quota warned about, once each per period.
     warnings = [r.getMessage() for r in caplog.records if "of its quota" in r.getMessage()]
     assert any("50%" in w for w in warnings)
