@@ -40,7 +40,7 @@ import time
 from base64 import b64decode
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import partial
 from typing import Any, Literal, Protocol, cast
 
@@ -63,7 +63,15 @@ from dingwire.relay.openapi import openapi_document
 from dingwire.relay.outbox import Outbox, OutboxUnavailable
 from dingwire.relay.settings import RelaySettings
 
-__all__ = ["DispatcherLike", "Intake", "RendererLike", "create_app", "record_json"]
+__all__ = [
+    "DispatcherLike",
+    "Intake",
+    "RendererLike",
+    "Served",
+    "create_app",
+    "parse_body",
+    "record_json",
+]
 
 log = logging.getLogger(__name__)
 
@@ -211,70 +219,46 @@ def record_json(record: Record, secrets: frozenset[str] | set[str] = frozenset()
     return answer
 
 
-@dataclass
-class Intake:
-    """What the app's endpoints read: swapped as a whole on reload (:meth:`reconfigure`).
-
-    ``draining`` is set when the relay stops taking new work (SIGTERM): every intake then
-    answers 503 with ``Retry-After`` while the sends in flight finish.
-    """
+@dataclass(frozen=True)
+class Served:
+    """One configuration as the intake serves it. A reload swaps in a new one whole, and a
+    request reads it once, so that no request sees one config's robots with another's
+    templates or token."""
 
     settings: RelaySettings
     config: Config
     renderer: RendererLike
-    outbox: Outbox
-    dispatcher: DispatcherLike
-    metrics: RelayMetrics
-    clock: Callable[[], float] = time.time
-    reload: Reload | None = None
-    draining: bool = False
-    secrets: frozenset[str] = field(default_factory=frozenset)
-    problems: dict[str, ConfigError | None] = field(default_factory=dict)
-    #: Worker threads for rendering and storing: the intake's own, so that a flood of
-    #: payloads never keeps /readyz or /metrics waiting for a thread (anyio's default 40).
-    limiter: anyio.CapacityLimiter = field(
-        default_factory=lambda: anyio.CapacityLimiter(INTAKE_THREADS)
-    )
-    _token: bytes | None = None
-    _document: dict[str, Any] | None = None
+    #: Why each configured robot cannot be used (``None``: it can), asked once per config.
+    problems: Mapping[str, ConfigError | None]
+    secrets: frozenset[str]
+    token: bytes | None
 
-    def __post_init__(self) -> None:
-        self.reconfigure(self.settings, self.config, self.renderer)
-
-    def reconfigure(self, settings: RelaySettings, config: Config, renderer: RendererLike) -> None:
-        """Serve with a new config and templates from now on (requests already being
-        rendered finish with the old ones)."""
-        self.settings, self.config, self.renderer = settings, config, renderer
-        # Asked once per config, not per request: why each robot cannot be used, if it cannot.
-        self.problems = {name: config.problem(name) for name in config.robots}
-        self.secrets = frozenset(config_secrets(config, settings))
-        self._token = _digest(settings.auth_token) if settings.auth_token else None
-        self._document = None
-
-    # -- checks shared by the endpoints ---------------------------------------------------
+    @classmethod
+    def of(cls, settings: RelaySettings, config: Config, renderer: RendererLike) -> Served:
+        return cls(
+            settings,
+            config,
+            renderer,
+            {name: config.problem(name) for name in config.robots},
+            frozenset(config_secrets(config, settings)),
+            _digest(settings.auth_token) if settings.auth_token else None,
+        )
 
     def authorised(self, request: Request) -> bool:
         """Whether the request carries the token (always, when none is configured)."""
-        if self._token is None:
+        if self.token is None:
             return True
         presented = _presented_token(request.headers.get("authorization", ""))
         # Digests of the same length: compare_digest then takes the same time for any guess.
         candidate = _digest(presented) if presented is not None else b"\0" * 32
-        return hmac.compare_digest(candidate, self._token) and presented is not None
-
-    def document(self) -> dict[str, Any]:
-        if self._document is None:
-            self._document = openapi_document(
-                robots=sorted(self.config.robots), auth=self._token is not None
-            )
-        return self._document
+        return hmac.compare_digest(candidate, self.token) and presented is not None
 
     def scrub(self, text: str) -> str:
         return scrub(text, self.secrets)
 
-    # -- the work done in a worker thread -------------------------------------------------
-
-    def store(self, source: Source, robot: str, body: bytes, now: float) -> Enqueued:
+    def store(
+        self, outbox: Outbox, source: Source, robot: str, body: bytes, now: float
+    ) -> Enqueued:
         """Parse, render and enqueue one request; returns after the commit.
 
         Raises :class:`_BadBody` / :class:`PayloadError` (400) or
@@ -288,10 +272,54 @@ class Intake:
             outgoing = renderer.grafana(robot, data, now=now)
         else:
             outgoing = renderer.message(robot, data, now=now)
-        (answer,) = self.outbox.enqueue(
-            [outgoing], now=now, dedupe_window=self.settings.dedupe_window
-        )
+        (answer,) = outbox.enqueue([outgoing], now=now, dedupe_window=self.settings.dedupe_window)
         return answer
+
+
+class Intake:
+    """What the app's endpoints share: the configuration :attr:`served` (swapped by
+    :meth:`reconfigure`), the backends, and whether the relay is draining.
+
+    ``draining`` is set when the relay stops taking new work (SIGTERM): every intake then
+    answers 503 with ``Retry-After`` while the sends in flight finish.
+    """
+
+    def __init__(
+        self,
+        served: Served,
+        *,
+        outbox: Outbox,
+        dispatcher: DispatcherLike,
+        metrics: RelayMetrics,
+        clock: Callable[[], float] = time.time,
+        reload: Reload | None = None,
+    ) -> None:
+        self.served = served
+        self.outbox = outbox
+        self.dispatcher = dispatcher
+        self.metrics = metrics
+        self.clock = clock
+        self.reload = reload
+        self.draining = False
+        # Worker threads for rendering and storing: the intake's own, so that a flood of
+        # payloads never keeps /readyz or /metrics waiting for one of anyio's default 40.
+        self.limiter = anyio.CapacityLimiter(INTAKE_THREADS)
+        self._document: tuple[Served, dict[str, Any]] | None = None
+
+    def reconfigure(self, settings: RelaySettings, config: Config, renderer: RendererLike) -> None:
+        """Serve with a new config and templates from now on (requests already being
+        rendered finish with the old ones)."""
+        self.served = Served.of(settings, config, renderer)
+
+    def document(self) -> dict[str, Any]:
+        """The OpenAPI document for the configuration served now."""
+        served = self.served
+        if self._document is None or self._document[0] is not served:
+            document = openapi_document(
+                robots=sorted(served.config.robots), auth=served.token is not None
+            )
+            self._document = (served, document)
+        return self._document[1]
 
 
 _UNAUTHORISED = {"WWW-Authenticate": 'Bearer realm="dingwire relay"'}
@@ -349,14 +377,15 @@ def _intake(intake: Intake, source: Source) -> Callable[[Request], Awaitable[Res
         return _json(status, {"error": reason}, headers)
 
     async def endpoint(request: Request) -> Response:
-        if not intake.authorised(request):
+        served = intake.served
+        if not served.authorised(request):
             metrics.rejected(source, 401)
             return _unauthorised(request)
         if intake.draining:
             reason = "the relay is shutting down; send it again in a moment"
             return rejected(503, reason, _retry_after(DRAIN_RETRY_AFTER))
         robot: str = request.path_params["robot"]
-        problems = intake.problems
+        problems = served.problems
         if robot not in problems:
             names = ", ".join(sorted(problems)) or "none"
             shown = robot if len(robot) <= 80 else robot[:80] + "…"
@@ -365,10 +394,10 @@ def _intake(intake: Intake, source: Source) -> Callable[[Request], Awaitable[Res
             )
         problem = problems[robot]
         if problem is not None:
-            reason = intake.scrub(f"the robot {robot!r} cannot be used: {problem.message}")
+            reason = served.scrub(f"the robot {robot!r} cannot be used: {problem.message}")
             log.error("%s (fix the config, then reload)", reason)
             return rejected(503, reason, _retry_after(BROKEN_ROBOT_RETRY_AFTER))
-        limit = intake.settings.max_body
+        limit = served.settings.max_body
         try:
             body = await _read_body(request, limit)
         except _TooLarge:
@@ -378,15 +407,14 @@ def _intake(intake: Intake, source: Source) -> Callable[[Request], Awaitable[Res
         except ClientDisconnect:
             return Response(status_code=400)  # the sender is gone: nobody reads this
         now = intake.clock()
+        store = partial(served.store, intake.outbox, source, robot, body, now)
         try:
-            answer = await anyio.to_thread.run_sync(
-                partial(intake.store, source, robot, body, now), limiter=intake.limiter
-            )
+            answer = await anyio.to_thread.run_sync(store, limiter=intake.limiter)
         except (_BadBody, PayloadError) as error:
-            return rejected(400, intake.scrub(str(error.reason)))
+            return rejected(400, served.scrub(str(error.reason)))
         except OutboxUnavailable as error:
             log.warning("could not store a %s payload for %s: %s", source, robot, error.message)
-            reason = f"the relay cannot store it right now ({intake.scrub(error.message)}); retry"
+            reason = f"the relay cannot store it right now ({served.scrub(error.message)}); retry"
             return rejected(503, reason, _retry_after(error.retry_after))
         intake.dispatcher.wake(robot)
         metrics.received(source)
@@ -418,12 +446,10 @@ def create_app(
     The :class:`Intake` is at ``app.state.intake``.
     """
     intake = Intake(
-        settings,
-        config,
-        renderer,
-        outbox,
-        dispatcher,
-        metrics,
+        Served.of(settings, config, renderer),
+        outbox=outbox,
+        dispatcher=dispatcher,
+        metrics=metrics,
         clock=clock,
         reload=reload,
     )
@@ -431,7 +457,7 @@ def create_app(
     metrics.watch_outbox(cast("Callable[[], Mapping[str, Mapping[str, int]]]", outbox.counts))
 
     async def message_status(request: Request) -> Response:
-        if not intake.authorised(request):
+        if not intake.served.authorised(request):
             return _unauthorised(request)
         id: str = request.path_params["id"]
         if len(id) > _MAX_ID:
@@ -439,11 +465,13 @@ def create_app(
         try:
             record = await anyio.to_thread.run_sync(outbox.get, id)
         except OutboxUnavailable as error:
-            reason = f"the relay cannot read its outbox right now ({intake.scrub(error.message)})"
+            reason = (
+                f"the relay cannot read its outbox right now ({intake.served.scrub(error.message)})"
+            )
             return _json(503, {"error": reason}, _retry_after(error.retry_after))
         if record is None:
             return _json(404, {"error": "no message with this id"})
-        return _json(200, record_json(record, intake.secrets))
+        return _json(200, record_json(record, intake.served.secrets))
 
     async def healthz(request: Request) -> Response:
         return _json(200, {"status": "ok"})
@@ -457,7 +485,7 @@ def create_app(
         try:
             await anyio.to_thread.run_sync(outbox.check)
         except OutboxUnavailable as error:
-            problems.append(f"the outbox cannot store: {intake.scrub(error.message)}")
+            problems.append(f"the outbox cannot store: {intake.served.scrub(error.message)}")
         if problems:
             return _json(503, {"ready": False, "problems": problems}, _retry_after(5))
         return _json(200, {"ready": True})
@@ -467,14 +495,14 @@ def create_app(
         return Response(content, 200, media_type=CONTENT_TYPE)
 
     async def reload_endpoint(request: Request) -> Response:
-        if not intake.authorised(request):
+        if not intake.served.authorised(request):
             return _unauthorised(request)
         if intake.reload is None:
             return _json(404, {"error": "this relay was started without a config file to reload"})
         try:
             await intake.reload()
         except ConfigError as error:
-            reason = intake.scrub(f"{error.message}; the previous configuration stays")
+            reason = intake.served.scrub(f"{error.message}; the previous configuration stays")
             return _json(400, {"error": reason})
         return _json(200, {"reloaded": True})
 
