@@ -197,8 +197,8 @@ def _reserve(limit: int) -> int:
     return max(1, limit // 2)
 
 
-def _spacing(rate: Rate | None, free: int) -> float:
-    """The least time between two sends of a backlog."""
+def _spacing(rate: Rate | None) -> float:
+    """The least time between two sends of a backlog: the rate its window sustains."""
     return rate.window / rate.limit if rate is not None else 0.0
 
 
@@ -500,7 +500,7 @@ class Dispatcher:
         rate = robot.budget.rate
         keep = _reserve(rate.limit) if rate is not None else 0
         backlog = len(claimed) > slots - keep
-        spacing = _spacing(rate, slots)
+        spacing = _spacing(rate)
         if backlog and now < state.last_send + spacing:
             until = state.last_send + spacing
             await self._release(state, [r.id for r in claimed], until)

@@ -92,6 +92,11 @@ def test_a_storm_of_1000_alerts_in_250_messages_stays_within_the_window(
         # Every alert name exactly once (no duplicates either).
         text = " ".join(arrived_text(r) for r in log)
         assert all(text.count(n + " ") == 1 for n in names)
+        rendered = rig.metrics.render().decode()
+        assert 'dingwire_relay_delivered_total{robot="ops"} 250.0' in rendered
+        assert f'dingwire_relay_sent_total{{robot="ops"}} {len(log)}.0' in rendered
+        assert 'dingwire_relay_digests_total{robot="ops"}' in rendered
+        assert "dingwire_relay_delivery_seconds_count 250.0" in rendered
         return len(log), max_in_window(times, 3.0), min(times) - t0
 
     messages, peak, first = asyncio.run(main())
