@@ -165,7 +165,7 @@ def test_a_chunked_body_over_max_body_is_cut_off_early(
     fake: FakeServer, start_relay: Callable[[str], Relay]
 ) -> None:
     ops = fake.add_robot()
-    relay = start_relay(_config(ops.webhook))
+    relay = start_relay(_config(ops.webhook, 'log_format = "json"'))
     sock = socket.create_connection(("127.0.0.1", relay.port), timeout=10)
     try:
         sock.sendall(
@@ -195,3 +195,51 @@ def test_a_chunked_body_over_max_body_is_cut_off_early(
     assert b"max_body of 64 KiB" in answer
     assert sent < 8 * 2**20  # answered after the limit, not at the end of the body
     assert ops.messages() == []
+
+    # log_format = "json": every line, uvicorn's too, is one JSON object.
+    relay.process.send_signal(signal.SIGTERM)
+    assert relay.process.wait(10) == 0
+    lines = [json.loads(line) for line in relay.text().splitlines()]
+    assert {line["logger"] for line in lines} >= {"uvicorn.error", "dingwire.relay.serve"}
+    assert any("listening on" in line["message"] for line in lines)
+
+
+def _serve(config: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "dingwire", "serve", "--config", str(config)],
+        cwd=config.parent,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_a_broken_template_stops_the_start_with_its_file_and_line(tmp_path: Path) -> None:
+    (tmp_path / "ops.md.j2").write_text("fine\n{{ alerts | length }\n", encoding="utf-8")
+    config = tmp_path / "dingwire.toml"
+    webhook = "http://127.0.0.1:9/robot/send?access_token=start-token-0000"
+    config.write_text(_config(webhook, 'template = "ops.md.j2"'), encoding="utf-8")
+    done = _serve(config)
+    assert done.returncode == 2, done.stderr
+    assert re.search(r"ops\.md\.j2:2", done.stderr), done.stderr
+    assert "Traceback" not in done.stderr
+    assert not (tmp_path / "outbox.sqlite3").exists()  # stopped before the outbox was opened
+
+
+def test_a_port_in_use_stops_the_start_saying_so(tmp_path: Path) -> None:
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen(1)
+    try:
+        port = taken.getsockname()[1]
+        config = tmp_path / "dingwire.toml"
+        webhook = "http://127.0.0.1:9/robot/send?access_token=start-token-0000"
+        text = _config(webhook).replace('"127.0.0.1:0"', f'"127.0.0.1:{port}"')
+        config.write_text(text, encoding="utf-8")
+        done = _serve(config)
+    finally:
+        taken.close()
+    assert done.returncode == 2, done.stderr
+    assert (
+        f"[relay] listen: cannot listen on 127.0.0.1:{port}: Address already in use" in done.stderr
+    )
