@@ -84,8 +84,32 @@ class MemoryOutbox:
         self._lock = threading.Lock()
         self._seq = itertools.count(1)
         self._rows: dict[str, _Row] = {}
+        # kept with every change of state, so that claim, backlog and counts never walk the
+        # history of sent and dead records
+        self._unsent: dict[str, dict[str, _Row]] = {}  # robot -> id -> row
+        self._counts: dict[str, dict[State, int]] = {}
         self._dedupe: dict[str, tuple[str, float]] = {}  # key -> (id, stored at)
         self._closed = False
+
+    def _count(self, robot: str, state: State, change: int) -> None:
+        per = self._counts.setdefault(robot, dict.fromkeys(STATES, 0))
+        per[state] += change
+
+    def _move(self, row: _Row, state: State) -> None:
+        """``row`` to ``state``, with the counts and the unsent index."""
+        self._count(row.robot, row.state, -1)
+        self._count(row.robot, state, +1)
+        row.state = state
+        unsent = self._unsent.setdefault(row.robot, {})
+        if state in ("sent", "dead"):
+            unsent.pop(row.id, None)
+        else:
+            unsent[row.id] = row
+
+    def _drop(self, row: _Row) -> None:
+        """Forget a deleted row in the counts and the unsent index."""
+        self._count(row.robot, row.state, -1)
+        self._unsent.get(row.robot, {}).pop(row.id, None)
 
     def _open(self) -> None:
         if self._closed:
@@ -119,6 +143,8 @@ class MemoryOutbox:
                     updated=now,
                 )
                 self._rows[row.id] = row
+                self._unsent.setdefault(row.robot, {})[row.id] = row
+                self._count(row.robot, "queued", +1)
                 if key is not None:
                     self._dedupe.pop(key, None)  # to the end: the dict stays in time order
                     self._dedupe[key] = (row.id, now)
@@ -141,11 +167,11 @@ class MemoryOutbox:
             if limit <= 0:
                 return []
             due = sorted(
-                (r for r in self._rows.values() if r.robot == robot and r.claimable(now)),
+                (r for r in self._unsent.get(robot, {}).values() if r.claimable(now)),
                 key=lambda r: (r.priority, r.seq),
             )[:limit]
             for row in due:
-                row.state = "sending"
+                self._move(row, "sending")
                 row.owner = owner
                 row.lease_until = now + lease
                 row.updated = now
@@ -155,9 +181,7 @@ class MemoryOutbox:
         result: dict[str, Backlog] = {}
         with self._lock:
             self._open()
-            for row in self._rows.values():
-                if row.state in ("sent", "dead"):
-                    continue
+            for row in (r for rows in self._unsent.values() for r in rows.values()):
                 entry = result.setdefault(row.robot, Backlog())
                 if row.claimable(now):
                     entry.due += 1
@@ -189,7 +213,7 @@ class MemoryOutbox:
                 row = self._rows.get(id)
                 if row is None or row.state == "sent":
                     continue
-                row.state = "sent"
+                self._move(row, "sent")
                 row.attempts += 1
                 row.owner = row.lease_until = row.failing_since = row.error = None
                 row.reply = None if reply is None else dict(reply)
@@ -202,7 +226,7 @@ class MemoryOutbox:
         with self._lock:
             self._open()
             for row in self._held(ids, owner):
-                row.state = released_state(row.failing_since)
+                self._move(row, released_state(row.failing_since))
                 row.owner = row.lease_until = None
                 row.not_before = not_before
 
@@ -219,7 +243,7 @@ class MemoryOutbox:
         with self._lock:
             self._open()
             for row in self._held(ids, owner):
-                row.state = "retrying"
+                self._move(row, "retrying")
                 row.attempts += 1
                 row.owner = row.lease_until = None
                 row.not_before = retry_at
@@ -245,7 +269,7 @@ class MemoryOutbox:
                 row = self._rows.get(id)
                 if row is None or row.state in ("sent", "dead"):
                     continue
-                row.state = "dead"
+                self._move(row, "dead")
                 if attempted:
                     row.attempts += 1
                 row.owner = row.lease_until = None
@@ -278,9 +302,9 @@ class MemoryOutbox:
         result: dict[str, dict[State, int]] = {}
         with self._lock:
             self._open()
-            for row in self._rows.values():
-                per = result.setdefault(row.robot, dict.fromkeys(STATES, 0))
-                per[row.state] += 1
+            for robot, per in self._counts.items():
+                if any(per.values()):
+                    result[robot] = dict(per)
         return result
 
     def retry(self, id: str, *, now: float) -> bool:
@@ -300,9 +324,8 @@ class MemoryOutbox:
                 self._revive(row, now)
             return len(dead)
 
-    @staticmethod
-    def _revive(row: _Row, now: float) -> None:
-        row.state = "queued"
+    def _revive(self, row: _Row, now: float) -> None:
+        self._move(row, "queued")
         row.not_before = row.updated = now
         row.failing_since = None
 
@@ -311,7 +334,7 @@ class MemoryOutbox:
             self._open()
             dead = {id for id, r in self._rows.items() if r.state == "dead"}
             for id in dead:
-                del self._rows[id]
+                self._drop(self._rows.pop(id))
             for key in [k for k, (id, _) in self._dedupe.items() if id in dead]:
                 del self._dedupe[key]
             return len(dead)
@@ -326,7 +349,7 @@ class MemoryOutbox:
                 if r.state == "sent" and r.sent_at is not None and r.sent_at < before
             ]
             for id in old:
-                del self._rows[id]
+                self._drop(self._rows.pop(id))
             return len(old)
 
     def check(self) -> None:
