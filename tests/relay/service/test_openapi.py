@@ -1,6 +1,6 @@
 """The OpenAPI document is valid, lists every route, and the app keeps to it: schemathesis
 fuzzes every operation (valid and invalid requests) on the app with the real renderer and
-the memory outbox, and no request gets a 5xx or an answer the document does not describe."""
+the SQLite outbox, and no request gets a 5xx or an answer the document does not describe."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ from starlette.routing import Route
 from dingwire.relay.app import create_app
 from dingwire.relay.metrics import RelayMetrics
 from dingwire.relay.openapi import openapi_document
-from dingwire.relay.outbox import MemoryOutbox
+from dingwire.relay.outbox import MemoryOutbox, Outbox, SqliteOutbox
 from dingwire.relay.render import Renderer
 from dingwire.relay.settings import RelaySettings
 
@@ -39,13 +39,15 @@ CHECKS = [
 ]
 
 
-def _app(tmp_path: Path, relay: str, *, broken: bool = True) -> Starlette:
+def _app(
+    tmp_path: Path, relay: str, *, broken: bool = True, outbox: Outbox | None = None
+) -> Starlette:
     config = make_config(tmp_path, relay, broken=broken)
     settings = RelaySettings.from_config(config)
     return create_app(
         settings,
         config,
-        outbox=MemoryOutbox(),
+        outbox=outbox if outbox is not None else MemoryOutbox(),
         renderer=Renderer.load(settings, config),
         dispatcher=StubDispatcher(),
         metrics=RelayMetrics(),
@@ -94,10 +96,9 @@ CASES = [
 def test_no_request_gets_a_5xx_or_an_undocumented_answer(
     tmp_path: Path, path: str, method: str, mode: GenerationMode
 ) -> None:
-    api = schemathesis.openapi.from_asgi(
-        "/openapi.json", _app(tmp_path, 'max_body = "64KiB"', broken=False)
-    )
-    operation = api[path][method]
+    outbox = SqliteOutbox(tmp_path / "outbox.sqlite3")
+    app = _app(tmp_path, 'max_body = "64KiB"', broken=False, outbox=outbox)
+    operation = schemathesis.openapi.from_asgi("/openapi.json", app)[path][method]
 
     @given(operation.as_strategy(generation_mode=mode))
     @settings(
@@ -110,4 +111,7 @@ def test_no_request_gets_a_5xx_or_an_undocumented_answer(
     def fuzz(case: Any) -> None:
         case.call_and_validate(checks=CHECKS)
 
-    fuzz()
+    try:
+        fuzz()
+    finally:
+        outbox.close()
