@@ -149,6 +149,7 @@ class _Robot:
     robot: AsyncRobot | None = None
     broken: str | None = None
     claimed: set[str] = field(default_factory=set)
+    failing: set[str] = field(default_factory=set)  # of the claimed, those failing already
     last_send: float = -math.inf
     mode: str = "idle"
     held: tuple[str, float] | None = None
@@ -240,6 +241,7 @@ class Dispatcher:
         self._stop_event: asyncio.Event | None = None
         self._alone: set[str] = set()  # records to send alone (a digest holding them was refused)
         self._parts_sent: dict[str, int] = {}  # record id → parts of it delivered
+        self._held_for: dict[str, float] = {}  # record id → seconds held back while failing
         self._quota_warned: dict[str, tuple[float, float]] = {}  # org → (period start, level)
         self._quota_spent: dict[str, float] = {}  # org → until, as last logged
         self._outbox_down = False
@@ -470,6 +472,7 @@ class Dispatcher:
             state.held = None
             return Round("empty")
         state.claimed.update(r.id for r in claimed)
+        state.failing = {r.id for r in claimed if r.failing_since is not None}
         try:
             return await self._round(state, robot, claimed, now)
         finally:
@@ -578,6 +581,10 @@ class Dispatcher:
     async def _hold(self, state: _Robot, reason: str, until: float) -> None:
         """Nothing more goes now: every claim back, due at ``until``, no attempt counted."""
         waiting = len(state.claimed)
+        # Time held back never counts toward max_age: remembered for the failing ones.
+        held = max(0.0, until - self._clock())
+        for rid in state.claimed & state.failing:
+            self._held_for[rid] = self._held_for.get(rid, 0.0) + held
         await self._release(state, sorted(state.claimed), until)
         self.metrics.throttled(state.name, reason)
         if state.held is None or state.held[0] != reason or abs(state.held[1] - until) > 1:
@@ -703,6 +710,7 @@ class Dispatcher:
         state.claimed.difference_update(ids)
         for rid in ids:
             self._parts_sent.pop(rid, None)
+            self._held_for.pop(rid, None)
             self._alone.discard(rid)
         self.metrics.sent(
             name,
@@ -796,7 +804,8 @@ class Dispatcher:
         expired = [
             r.id
             for r in unit.records
-            if r.failing_since is not None and now - r.failing_since >= self.settings.max_age
+            if r.failing_since is not None
+            and now - r.failing_since - self._held_for.get(r.id, 0.0) >= self.settings.max_age
         ]
         if expired:
             reason = f"failing for {self.settings.max_age:g} s; last error: {error}"
@@ -840,6 +849,7 @@ class Dispatcher:
         state.claimed.difference_update(ids)
         for rid in ids:
             self._parts_sent.pop(rid, None)
+            self._held_for.pop(rid, None)
             self._alone.discard(rid)
         self.metrics.dead(state.name, len(ids))
         logger.error("robot %r: %d record(s) dead: %s", state.name, len(ids), error)

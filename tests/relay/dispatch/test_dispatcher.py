@@ -333,6 +333,28 @@ def test_failing_past_max_age_is_dead_with_the_reason() -> None:
     assert record.updated - record.failing_since >= 600
 
 
+def test_time_held_back_never_counts_toward_max_age() -> None:
+    from dingwire.transport.base import robot_key
+
+    clock = Clock()
+    rig = make_rig(clock=clock, settings=RelaySettings(queue="memory://", max_age=600))
+    rig.ops.inject_fault(Fault.http(503, count=1000))
+    (rid,) = rig.enqueue([alert_message(1)])
+
+    async def main() -> None:
+        await rig.dispatcher.step("ops")  # fails: retrying
+        assert rig.outbox.get(rid).state == "retrying"
+        # Then the robot is locked out for 2,000 s (another sender's 130101, say).
+        rig.robot.budget_store.lock_out(robot_key(rig.robot.webhook), clock() + 2000)
+        await drive(rig, clock, until=lambda: rig.outbox.get(rid).state == "dead", limit=7200)
+
+    asyncio.run(main())
+    record = rig.outbox.get(rid)
+    assert record.state == "dead"
+    assert record.failing_since is not None
+    assert record.updated - record.failing_since >= 2600  # 600 s failing + 2,000 s held
+
+
 def test_a_spent_quota_keeps_everything_queued_until_renewal() -> None:
     clock = Clock()
     # The fake's org has 2 calls per 5 minutes; the relay believes 100: DingTalk's 90030 says it.
