@@ -339,12 +339,16 @@ def test_a_robot_that_stays_down_never_blocks_and_close_keeps_its_timeout(
     handler.close()
     assert time.monotonic() - started < 2.5
     assert ops.delivered() == []
+    assert handler._thread is not None
+    handler._thread.join(10)  # it ends by itself (and says nothing more after close())
+    assert not handler._thread.is_alive()
     assert isinstance(seen, ListHandler)
     assert len(seen.records) == 200
     app_logger.error("after close")  # the handler is closed; logging goes on
     assert seen.records[-1].getMessage() == "after close"
     err = capsys.readouterr().err
-    assert "log records could not be sent before close()" in err or "still unsent" in err
+    assert err.count("Message: 'DingTalkHandler: 200 log records") == 1  # the loss, told once
+    assert "could not be sent before close()" in err or "still unsent when close()" in err
 
 
 def test_a_refusing_robot_drops_the_digest_it_refused_and_says_why_once(
@@ -365,7 +369,7 @@ def test_a_refusing_robot_drops_the_digest_it_refused_and_says_why_once(
     assert len(requests) == 2  # one try per digest: not retried
     assert {r.errcode for r in requests} == {310000}
     err = capsys.readouterr().err
-    assert err.count("--- Logging error ---") == 1  # the same failure, told once
+    assert err.count("--- Logging error ---") == 1, err  # the same failure, told once
     assert "SignatureError" in err
 
 

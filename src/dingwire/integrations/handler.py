@@ -549,7 +549,8 @@ class DingTalkHandler(logging.Handler):
                             return
                         due = max(now, not_before)
                         if due > self._deadline:
-                            self._report_loss(self._unsent, "could not be sent before close()")
+                            if not self._closed:  # else close() has said it already
+                                self._report_loss(self._unsent, "could not be sent before close()")
                             return
                     elif not pending:
                         self._idle = True
