@@ -7,6 +7,8 @@ import logging
 import time
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from dingwire.core.budget import pace_allowance, parse_quota, quota_period
 from dingwire.fake import Fault
@@ -537,3 +539,63 @@ def test_the_default_factory_builds_robots_from_the_config_and_a_reload_rebuilds
     first, second = ops.delivered()
     assert "告警" not in arrived_text(first)
     assert "【告警】" in arrived_text(second)
+
+
+# -- any mix of arrivals and failures ----------------------------------------------------
+
+_FAULTS = {
+    "503": lambda: Fault.http(503),
+    "busy": lambda: Fault.busy(),
+    "drop": lambda: Fault.drop(),
+    "x5": lambda: Fault.x5(wait=2),
+    "slow": lambda: Fault.slow(0.2),
+}
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(
+        st.tuples(
+            st.floats(0, 5),  # seconds after the previous event
+            st.integers(1, 30),  # notifications arriving
+            st.sampled_from([None, *_FAULTS]),  # a fault for the robot's next request
+            st.booleans(),  # a card among them
+        ),
+        min_size=1,
+        max_size=12,
+    ),
+    st.sampled_from(["20/3s", "5/3s", "2/1s"]),
+)
+def test_whatever_arrives_and_fails_all_arrives_within_the_window(
+    events: list[tuple[float, int, str | None, bool]], rate: str
+) -> None:
+    clock = Clock()
+    rig = make_rig(clock=clock, rate=rate)
+    expected: set[str] = set()
+    n = 0
+
+    async def main() -> None:
+        nonlocal n
+        for gap, count, fault, card in events:
+            await drive(rig, clock, until=lambda: False, limit=gap)
+            if fault is not None:
+                rig.ops.inject_fault(_FAULTS[fault]())
+            batch = [alert_message(n + k, alerts=2) for k in range(count)]
+            expected.update(f"A{n + k}x{j} " for k in range(count) for j in range(2))
+            if card:
+                batch.append(card_message(n))
+                expected.add(f"card C{n} text")
+            n += count
+            rig.enqueue(batch)
+        await drive(rig, clock, until=lambda: set(rig.states()) == {"sent"}, limit=7200)
+
+    asyncio.run(main())
+    assert set(rig.states()) == {"sent"}
+    log = rig.ops.messages()
+    # Only the faults' answers (-1, none at all) besides 0: never a throttle.
+    assert {r.errcode for r in log} <= {0, -1, None}
+    limit, window = rate.split("/")
+    ok = [r.time for r in log if r.errcode == 0]
+    assert max_in_window(ok, float(window.rstrip("s"))) <= int(limit)
+    text = " ".join(arrived_text(r) for r in rig.ops.delivered())
+    assert all(text.count(want) == 1 for want in expected)  # each once: none lost, none twice
