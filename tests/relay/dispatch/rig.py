@@ -110,7 +110,7 @@ class Rig:
     fake: Any
     ops: Any
     robot: AsyncRobot
-    outbox: MemoryOutbox
+    outbox: Any
     metrics: RelayMetrics
     dispatcher: Dispatcher
     clock: Callable[[], float]
@@ -142,6 +142,7 @@ def make_rig(
     settings: RelaySettings | None = None,
     fake: Any = None,
     secret: bool = False,
+    outbox: Any = None,
     **robot_options: Any,
 ) -> Rig:
     if fake is not None:
@@ -169,7 +170,7 @@ def make_rig(
             options["quota"] = quota
     kws = keywords if robot_keywords is None else robot_keywords
     robot = ops.async_client(keywords=list(kws), **options)
-    outbox = MemoryOutbox()
+    outbox = outbox if outbox is not None else MemoryOutbox()
     metrics = RelayMetrics()
     settings = settings or RelaySettings(queue="memory://")
     dispatcher = Dispatcher(

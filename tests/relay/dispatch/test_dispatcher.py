@@ -599,3 +599,27 @@ def test_whatever_arrives_and_fails_all_arrives_within_the_window(
     assert max_in_window(ok, float(window.rstrip("s"))) <= int(limit)
     text = " ".join(arrived_text(r) for r in rig.ops.delivered())
     assert all(text.count(want) == 1 for want in expected)  # each once: none lost, none twice
+
+
+def test_the_sqlite_outbox_carries_a_storm_the_same_way(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from dingwire.relay.outbox import SqliteOutbox
+
+    async def main() -> None:
+        outbox = SqliteOutbox(tmp_path / "outbox.sqlite3")
+        rig = make_rig(rate="20/3s", outbox=outbox)
+        await rig.dispatcher.start()
+        for i in range(0, 100, 10):
+            await asyncio.to_thread(rig.enqueue, [alert_message(k) for k in range(i, i + 10)])
+            rig.dispatcher.wake("ops")
+        await wait_until(lambda: rig.states() == {"sent": 100}, 20)
+        await rig.dispatcher.stop(2)
+        log = rig.ops.messages()
+        assert {r.errcode for r in log} == {0}
+        assert max_in_window([r.time for r in log], 3.0) <= 20
+        text = " ".join(arrived_text(r) for r in log)
+        assert all(text.count(f"A{i}x{j} ") == 1 for i in range(100) for j in range(4))
+        digests = {outbox.get(i).digest for i in rig.ids} - {None}
+        assert digests  # some went as digests, recorded as such
+        outbox.close()
+
+    asyncio.run(main())
