@@ -511,10 +511,12 @@ class Dispatcher:
         if backlog != (state.mode == "backlog"):
             if backlog:
                 logger.info(
-                    "robot %r: %d waiting with %d send(s) free: merging into digests",
+                    "robot %r: backlog (%d waiting, %d send(s) free now): merging into "
+                    "digests, at most one send every %.1f s",
                     name,
                     len(claimed),
                     slots,
+                    spacing,
                 )
             else:
                 logger.info("robot %r: backlog cleared; single messages again", name)
