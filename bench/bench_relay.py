@@ -16,6 +16,10 @@ mode), and the load.
    delivered per window while the storm drains (a window here stands for DingTalk's minute),
    beside the physical limit of 20 messages × 20,000 bytes per window at the storm's own
    bytes per alert line; never a refusal; the relay's peak RSS (``VmHWM``) through the storm.
+3. **Storms under an org quota**, the month shortened to 20 s: 400 alerts at 20 calls a
+   period, 2,000 at 5 (more than one period can carry: the rest waits for the renewal):
+   calls used, periods, calls ahead of the pace ``quota × elapsed share + burst`` (must be
+   0), refusals (must be 0: never a 90030).
 
     .venv/bin/python bench/bench_relay.py [--duration 10] [--connections 32] [--window 3]
 """
@@ -203,25 +207,30 @@ def intake(args: argparse.Namespace, work: Path) -> list[tuple[str, dict[str, fl
         f"{args.duration}s each",
         flush=True,
     )
-    rows = []
-
-    home = work / "intake"
-    home.mkdir()
-    fake = FakeProcess(home, [FakeRobot(TOKEN, name="bench")]).start()
-    relay = RelayProcess(home, fake, [RelayRobot("bench", TOKEN)]).start()
-    try:
-        result = run_wrk(
-            relay.url + PATH, script, duration=args.duration, connections=args.connections
-        )
-        stored = outbox_total(relay.outbox)
-        answered = result["requests"] - result["non_2xx"]
-        result["stored"] = stored
-        result["rss_mb"] = rss_mb(relay.process.pid)[1]
-        assert stored >= answered, f"{answered} answered 202 but only {stored} stored"
-        rows.append(("dingwire serve (SQLite outbox)", result))
-    finally:
-        relay.stop()
-        fake.stop()
+    rows: list[tuple[str, dict[str, float]]] = []
+    for label, queue in (("SQLite outbox", None), ("memory:// outbox", "memory://")):
+        home = work / f"intake-{len(rows)}"
+        home.mkdir()
+        fake = FakeProcess(home, [FakeRobot(TOKEN, name="bench")]).start()
+        relay_settings = {"queue": queue} if queue else {}
+        relay = RelayProcess(home, fake, [RelayRobot("bench", TOKEN)], relay=relay_settings)
+        relay.start()
+        try:
+            result = run_wrk(
+                relay.url + PATH, script, duration=args.duration, connections=args.connections
+            )
+            result["rss_mb"] = rss_mb(relay.process.pid)[1]
+            if queue is None:  # every 202 is in the file (the memory outbox dies with it)
+                stored = outbox_total(relay.outbox)
+                answered = result["requests"] - result["non_2xx"]
+                result["stored"] = stored
+                assert stored >= answered, f"{answered} answered 202 but only {stored} stored"
+            rows.append((f"dingwire serve ({label})", result))
+        finally:
+            relay.stop()
+            fake.stop()
+        if not args.memory_outbox:
+            break
 
     port = free_port()
     bare = Process(
@@ -341,6 +350,71 @@ def storm(alerts: int, window: float, work: Path) -> dict[str, float]:
     }
 
 
+def quota_storm(alerts: int, quota: int, period: float, work: Path) -> dict[str, float]:
+    """A storm under an org quota of ``quota`` calls per ``period`` seconds (a month, made
+    short): starting with a period, how the relay paced it and what it spent."""
+    home = work / f"quota-{alerts}-{quota}"
+    home.mkdir()
+    orgs = {"acme": f"{quota}/{period:g}s"}
+    fake = FakeProcess(home, [FakeRobot(TOKEN, org="acme", rate_limit="20/3s", name="bench")], orgs)
+    fake.start()
+    relay = RelayProcess(
+        home, fake, [RelayRobot("bench", TOKEN, org="acme", rate_limit="20/3s")], orgs=orgs
+    )
+    relay.start()
+    pattern = re.compile(r"Q\d{6}")
+    payloads = []
+    for start in range(0, alerts, 4):
+        group = {"job": f"quota-{start // 4}"}
+        chunk = [
+            alert(f"Q{i:06d}", extra_labels=group) for i in range(start, min(alerts, start + 4))
+        ]
+        payloads.append(notification(chunk, group=group))
+    try:
+        wait_until(lambda: time.time() % period < 0.5, timeout=period + 5, what="a new period")
+        began = time.time()
+        post_all(relay, PATH, payloads, posters=8)
+        seen: set[str] = set()
+
+        def all_in() -> bool:
+            seen.clear()
+            for m in fake.delivered("bench"):
+                seen.update(pattern.findall(json.dumps(m["body"], ensure_ascii=False)))
+            return len(seen) >= alerts
+
+        wait_until(
+            all_in,
+            timeout=period * (alerts / 500 / quota + 3),
+            what="the quota storm",
+            interval=0.5,
+            details=relay.output,
+        )
+        calls = fake.messages("bench")
+    finally:
+        relay.stop()
+        fake.stop()
+    burst = max(1, quota // 20)
+    ahead = 0
+    counts: dict[float, int] = {}
+    for m in calls:
+        start = math.floor(m["time"] / period) * period
+        counts[start] = counts.get(start, 0) + 1
+        if counts[start] > min(quota, math.floor(quota * (m["time"] - start) / period) + burst):
+            ahead += 1
+    return {
+        "alerts": alerts,
+        "quota": quota,
+        "calls": len(calls),
+        "refused": sum(m["errcode"] != 0 for m in calls),
+        "ahead": ahead,
+        "periods": len(counts),
+        "most_in_period": max(counts.values()),
+        "alerts_per_call": alerts / len(calls),
+        "all_in_s": max(m["time"] for m in calls) - began,
+        "period": period,
+    }
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--duration", type=int, default=10, help="seconds of wrk per target")
@@ -348,6 +422,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--window", type=float, default=3.0, help="the storm robot's window (s)")
     parser.add_argument("--storms", default="1000,10000", help="storm sizes, comma-separated")
     parser.add_argument("--no-intake", action="store_true")
+    parser.add_argument("--no-quota", action="store_true")
+    parser.add_argument(
+        "--memory-outbox",
+        action="store_true",
+        help="also measure the relay with a memory:// outbox (what storing costs)",
+    )
     parser.add_argument("--serve-bare", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.serve_bare:
@@ -376,7 +456,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     f"{name:<34} {r['rps']:>8.0f} {r['p99_ms']:>8.1f} {int(r['requests']):>9} "
                     f"{int(r['non_2xx']):>8} {stored} {r['rss_mb']:>7.0f}"
                 )
-            ratio = rows[0][1]["rps"] / rows[1][1]["rps"]
+            ratio = rows[0][1]["rps"] / rows[-1][1]["rps"]
             print(f"relay / bare: {ratio:.0%} of the bare app's rate")
         results = [storm(int(n), args.window, work) for n in args.storms.split(",") if n]
         if results:
@@ -403,6 +483,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"{'':<32}" + "".join(f"{int(r['alerts']):>10}" for r in results))
             for label, key, fmt in keys[1:]:
                 print(f"{label:<32}" + "".join(f"{fmt.format(r[key]):>10}" for r in results))
+        if not args.no_quota:
+            runs = [quota_storm(400, 20, 20.0, work), quota_storm(2000, 5, 20.0, work)]
+            print("\nstorms under an org quota (a month made 20 s; the fake counts every call)")
+            print(
+                f"{'alerts':>7} {'quota':>9} {'calls':>6} {'alerts/call':>12} {'periods':>8} "
+                f"{'max/period':>11} {'ahead of pace':>14} {'refused':>8} {'all in (s)':>11}"
+            )
+            for q in runs:
+                print(
+                    f"{q['alerts']:>7.0f} {q['quota']:>4.0f}/{q['period']:<3.0f}s {q['calls']:>6.0f} "
+                    f"{q['alerts_per_call']:>12.0f} {q['periods']:>8.0f} {q['most_in_period']:>11.0f} "
+                    f"{q['ahead']:>14.0f} {q['refused']:>8.0f} {q['all_in_s']:>11.1f}"
+                )
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return 0
