@@ -412,12 +412,28 @@ class AlertmanagerProcess:
     """Debian's ``prometheus-alertmanager``, clustering off, sending every group to ``webhook``
     a second after it forms (and its resolution, ``send_resolved: true``)."""
 
-    def __init__(self, workdir: Path, webhook: str, *, group_by: Sequence[str] = ("alertname",)):
+    def __init__(
+        self,
+        workdir: Path,
+        webhook: str,
+        *,
+        group_by: Sequence[str] = ("alertname",),
+        bearer: str | None = None,
+    ):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        home = workdir / "alertmanager"
+        home = workdir / f"alertmanager-{self.port}"
         home.mkdir(exist_ok=True)
         config = home / "alertmanager.yml"
+        auth = ""
+        if bearer is not None:  # as docs/relay.md says: the token in a file, not the config
+            token = home / "dingwire-token"
+            token.write_text(bearer, "utf-8")
+            auth = (
+                "        http_config:\n"
+                "          authorization:\n"
+                f"            credentials_file: {json.dumps(str(token))}\n"
+            )
         config.write_text(
             "route:\n"
             "  receiver: relay\n"
@@ -429,7 +445,7 @@ class AlertmanagerProcess:
             "  - name: relay\n"
             "    webhook_configs:\n"
             f"      - url: {json.dumps(webhook)}\n"
-            "        send_resolved: true\n",
+            "        send_resolved: true\n" + auth,
             "utf-8",
         )
         argv = [
@@ -441,7 +457,7 @@ class AlertmanagerProcess:
             "--log.level=info",
         ]
         env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
-        self.process = Process("alertmanager", argv, cwd=workdir, env=env)
+        self.process = Process(f"alertmanager-{self.port}", argv, cwd=workdir, env=env)
 
     def start(self) -> AlertmanagerProcess:
         assert os.access(ALERTMANAGER, os.X_OK), f"{ALERTMANAGER}: run scripts/ensure-alertmanager"

@@ -26,6 +26,7 @@ from tests.relay.e2e.harness import (
 pytestmark = pytest.mark.slow
 
 TOKEN = "e2e" + "a" * 57 + "0a11"
+RELAY_TOKEN = "e2e-relay-bearer-7f3a9c"
 
 
 def prometheus_alert(name: str, *, starts: float, ends: float, **labels: str) -> dict[str, object]:
@@ -46,11 +47,13 @@ def test_an_alert_then_its_resolution_reach_the_group(
     start_fake: FakeFactory, start_relay: RelayFactory, start_alertmanager: AlertmanagerFactory
 ) -> None:
     fake = start_fake([FakeRobot(TOKEN, name="ops")])
-    relay = start_relay(fake, [RelayRobot("ops", TOKEN)])
+    relay = start_relay(fake, [RelayRobot("ops", TOKEN)], relay={"auth_token": RELAY_TOKEN})
     intake = f"{relay.url}/dingtalk/ops/send"
-    # On start the relay says what to paste into Alertmanager (and Grafana).
+    # On start the relay says what to paste into Alertmanager (and Grafana), never the token.
     assert intake in relay.output(), relay.output()
-    manager = start_alertmanager(intake)
+    assert RELAY_TOKEN not in relay.output()
+    assert relay.post("/dingtalk/ops/send", {}).status_code == 401  # no token, no entry
+    manager = start_alertmanager(intake, bearer=RELAY_TOKEN)
 
     now = time.time()
     firing = prometheus_alert("E2EDiskFull", starts=now - 30, ends=now + 300)
@@ -77,6 +80,7 @@ def test_an_alert_then_its_resolution_reach_the_group(
     )
     assert "resolved" in shown_text(both[1]).lower()
     assert all(m["errcode"] == 0 for m in fake.messages(TOKEN))
+    assert RELAY_TOKEN not in relay.output() + relay.metrics()
 
 
 def test_two_replicas_send_the_same_notification_and_it_arrives_once(
