@@ -9,7 +9,8 @@ Rules kept here:
   ``BEGIN IMMEDIATE`` transaction and commits once: eight callers cost about one fsync, not
   eight. No call returns before the commit that holds its rows. A call that fails rolls back
   its savepoint alone; a commit that fails fails every call in it. No timer: a batch is what
-  arrived while the previous one was committing.
+  arrived while the previous one was committing (the writer yields the GIL once first, so
+  that callers its last commit woke can join).
 - **Several processes at once** (relays, ``dingwire outbox`` commands): the write lock of
   ``BEGIN IMMEDIATE`` orders them; the busy timeout makes a process wait its turn. Readers
   never wait (WAL); they use a small pool of connections of their own.
@@ -32,6 +33,7 @@ import os
 import queue
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, replace
@@ -309,6 +311,11 @@ class SqliteOutbox:
             first = self._jobs.get()
             if first is _STOP:
                 return
+            if self._group:
+                # Give up the GIL once: callers just woken by the last commit get to hand
+                # in their next call, and this batch takes them too (about half the
+                # commits with eight callers, measured).
+                time.sleep(0)
             batch = [cast(_Job[Any], first)]
             while self._group and len(batch) < MAX_BATCH:
                 try:
