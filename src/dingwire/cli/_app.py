@@ -341,6 +341,19 @@ COMMANDS: dict[str, _Entry] = {
         "List the robots (secrets masked), their budgets and orgs.",
     ),
     "fake": _Entry("dingwire.cli._fake:fake", "Run the local DingTalk stand-in (with a preview)."),
+    "serve": _Entry(
+        "dingwire.cli._serve:serve",
+        "Run the relay: Alertmanager and Grafana alerts in, budgeted messages out.",
+    ),
+    "render": _Entry(
+        "dingwire.cli._render:render",
+        "Print what the relay would send for a payload; send nothing.",
+    ),
+    "outbox": _Entry("dingwire.cli._outbox:outbox", "Inspect and repair the relay's queue."),
+    "config": _Entry(
+        "dingwire.cli._config:config",
+        "Configuration tools (from-pwd: a prometheus-webhook-dingtalk config as TOML).",
+    ),
     "completion": _Entry(
         "dingwire.cli._completion:completion", "Print the shell completion script."
     ),
