@@ -48,7 +48,7 @@ def complete(invoke: Invoke, words: str, env: dict[str, str] | None = None) -> l
 
 
 def test_completes_commands_subcommands_and_options(invoke: Invoke) -> None:
-    assert complete(invoke, "dingwire s") == ["send", "sign"]
+    assert complete(invoke, "dingwire s") == ["send", "sign", "serve"]
     assert complete(invoke, "dingwire send ") == [
         "text",
         "markdown",
