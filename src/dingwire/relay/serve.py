@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any
 
 import anyio.to_thread
 
-from dingwire.config import Config, load_config
+from dingwire.config import CONFIG_LOOKUP, Config, load_config
 from dingwire.core.errors import ConfigError
 from dingwire.relay.app import DispatcherLike, Intake, RendererLike, create_app
 from dingwire.relay.logs import SecretFilter, config_secrets, configure_logging, set_log_format
@@ -290,7 +290,7 @@ class Service:
                         signal.SIGHUP, service.reload_from_signal
                     )
                 log.info(
-                    "dingwire relay listening on %s (outbox %s, %d robots)",
+                    "relay listening on %s (outbox %s, %d robots)",
                     url,
                     service.settings.queue,
                     len(service.config.robots),
@@ -374,6 +374,13 @@ def run(config_path: str | Path | None = None, **parts: Any) -> None:
     port opens)."""
     masking = configure_logging("text")
     config = load_config(config_path)
+    if config.path is None and not config.robots:
+        # Nothing to relay to, and an outbox would appear in whatever directory this is.
+        raise ConfigError(
+            f"dingwire serve: no config file found (looked at {CONFIG_LOOKUP}): pass --config "
+            "FILE, a TOML file with [robots.NAME] tables and a [relay] section "
+            "(docs/relay.md shows one)"
+        )
     settings = RelaySettings.from_config(config)
     host, port = parse_listen(settings.listen)
     sock = _bind(host, port)  # first: a port in use is the likeliest mistake

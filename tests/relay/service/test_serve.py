@@ -245,3 +245,21 @@ def test_serve_without_the_relay_extra_says_what_to_install() -> None:
         in done.stderr
     )
     assert "Traceback" not in done.stderr
+
+
+def test_serve_without_any_config_says_to_pass_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No file and no robot: an error before any port or outbox file, never a useless relay."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("DINGWIRE_CONFIG", raising=False)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
+    monkeypatch.setenv("HOME", str(tmp_path))
+    done = subprocess.run(
+        [sys.executable, "-m", "dingwire", "serve"], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 2, done.stderr
+    assert "no config file found" in done.stderr
+    assert "pass --config FILE" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert list(tmp_path.iterdir()) == [], "nothing was created"
