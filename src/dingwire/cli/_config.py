@@ -18,7 +18,12 @@ __all__ = ["config", "from_pwd"]
 
 @click.group()
 def config() -> None:
-    """Configuration tools (from-pwd: a prometheus-webhook-dingtalk config as TOML)."""
+    """Configuration tools (from-pwd: a prometheus-webhook-dingtalk config as TOML).
+
+    \b
+    Examples:
+      dingwire config from-pwd /etc/prometheus-webhook-dingtalk/config.yml > dingwire.toml
+    """
 
 
 @config.command("from-pwd")
@@ -28,8 +33,8 @@ def config() -> None:
 @click.option(
     "--env-secrets",
     is_flag=True,
-    help="Write tokens and secrets as ${NAME_TOKEN} / ${NAME_SECRET} environment variables "
-    "(listed at the top) instead of their values.",
+    help="Write each target's token and secret as a ${...} environment variable named "
+    "after it (listed at the top) instead of their values.",
 )
 def from_pwd(config_yml: str, env_secrets: bool) -> None:
     """Print a dingwire.toml for a prometheus-webhook-dingtalk config.

@@ -185,7 +185,13 @@ def outbox(ctx: click.Context, config_file: str | None, queue: str | None) -> No
 def list_(
     ctx: click.Context, state: str | None, robot: str | None, limit: int, as_json: bool
 ) -> int:
-    """List messages, the newest first."""
+    """List messages, the newest first.
+
+    \b
+    Examples:
+      dingwire outbox list --state dead
+      dingwire outbox list --robot ops --limit 10 --json
+    """
 
     def work(outbox: Outbox, invocation: Invocation) -> int:
         records = outbox.list(state=state, robot=robot, limit=limit)  # type: ignore[arg-type]
@@ -223,7 +229,13 @@ def list_(
 @click.option("--json", "as_json", is_flag=True, help="The whole record as one JSON object.")
 @click.pass_context
 def show(ctx: click.Context, id: str, as_json: bool) -> int:
-    """Show one message: its state, attempts, DingTalk's reply, digest and body."""
+    """Show one message: its state, attempts, DingTalk's reply, digest and body.
+
+    \b
+    Examples:
+      dingwire outbox show 0193a1b2c3d4e5f60718
+      dingwire outbox show 0193a1b2c3d4e5f60718 --json
+    """
 
     def work(outbox: Outbox, invocation: Invocation) -> int:
         record = outbox.get(id)
@@ -281,6 +293,11 @@ def retry(ctx: click.Context, id: str | None, dead: bool) -> int:
 
     With --dead instead of an ID: every dead message. Its attempts and last error stay
     on the record; a message that was sent is never sent again.
+
+    \b
+    Examples:
+      dingwire outbox retry 0193a1b2c3d4e5f60718
+      dingwire outbox retry --dead
     """
     if (id is None) == (not dead):
         raise click.UsageError("give a message ID or --dead (not both)", ctx=ctx)
@@ -322,6 +339,11 @@ def purge(ctx: click.Context, dead: bool, sent_age: str | None) -> int:
 
     Nothing queued, sending or retrying is ever purged. A SQLite outbox keeps every sent
     message (GET /v1/messages/ID answers for it) until purged.
+
+    \b
+    Examples:
+      dingwire outbox purge --dead
+      dingwire outbox purge --sent 7d
     """
     from dingwire.core.policy import parse_duration
 
