@@ -41,13 +41,27 @@ BASE = {"click", "markdown-it-py"}
 EXTRAS = {
     "async": {"aiohttp"},
     "fake": {"starlette", "uvicorn", "httptools", "uvloop"},
+    "relay": {
+        "starlette",
+        "uvicorn",
+        "httptools",
+        "uvloop",
+        "jinja2",
+        "prometheus-client",
+        "aiohttp",
+        "pyyaml",
+    },
 }
 #: Requirements that no module imports by name, and why they are there all the same.
 NOT_IMPORTED = {
     "httptools": "uvicorn's http='auto' picks it up",
     "uvloop": "uvicorn's loop='auto' picks it up",
 }
-IMPORT_NAMES = {"markdown-it-py": "markdown_it"}
+IMPORT_NAMES = {
+    "markdown-it-py": "markdown_it",
+    "prometheus-client": "prometheus_client",
+    "pyyaml": "yaml",
+}
 
 
 @pytest.fixture(scope="module")

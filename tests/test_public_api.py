@@ -8,7 +8,7 @@ import dingwire
 PUBLIC = {
     "ActionCard", "ApiError", "AsyncRobot", "At", "BadResponseError", "BodyTooLargeError",
     "BudgetStore", "Button", "ConfigError", "ConnectError", "ConnectionLostError", "ContentRejectedError",
-    "DeliveryUnknownError", "DingwireError", "FeedCard", "FeedItem", "GatewayThrottledError",
+    "DeliveryUnknownError", "DingTalkHandler", "DingwireError", "FeedCard", "FeedItem", "GatewayThrottledError",
     "InvalidRequestError", "IpNotAllowedError", "KeywordError", "Link", "Markdown",
     "LocalBudgetStore", "MemoryBudgetStore", "Message", "MessageError", "Quota",
     "QuotaExceededError", "QuotaRefusedError", "Rate", "RateLimitedError", "Request",
@@ -16,7 +16,7 @@ PUBLIC = {
     "SendResult", "ServerBusyError", "SignatureError", "Text", "ThrottledError",
     "TimestampError", "TokenError", "TooLargeError", "TooManyPartsError", "TransportError",
     "__version__",
-    "sign", "signed_url",
+    "notify", "report_failures", "sign", "signed_url",
 }  # fmt: skip
 CONTENT = {"LintIssue", "escape_markdown", "lint_markdown", "split", "to_dingtalk_markdown"}
 

@@ -89,6 +89,13 @@ if TYPE_CHECKING:
         sign,
         signed_url,
     )
+    from dingwire.integrations.handler import (
+        DingTalkHandler,
+    )
+    from dingwire.integrations.notify import (
+        notify,
+        report_failures,
+    )
     from dingwire.transport.robots import (
         AsyncRobot,
         Robot,
@@ -116,6 +123,7 @@ _SOURCES: dict[str, str] = {
     "ConnectionLostError": "dingwire.core.errors",
     "ContentRejectedError": "dingwire.core.errors",
     "DeliveryUnknownError": "dingwire.core.errors",
+    "DingTalkHandler": "dingwire.integrations.handler",
     "DingwireError": "dingwire.core.errors",
     "FeedCard": "dingwire.core.messages",
     "FeedItem": "dingwire.core.messages",
@@ -153,6 +161,8 @@ _SOURCES: dict[str, str] = {
     "TransportError": "dingwire.core.errors",
     "escape_markdown": "dingwire.content",
     "lint_markdown": "dingwire.content",
+    "notify": "dingwire.integrations.notify",
+    "report_failures": "dingwire.integrations.notify",
     "sign": "dingwire.core.signing",
     "signed_url": "dingwire.core.signing",
     "split": "dingwire.content",
@@ -173,6 +183,7 @@ __all__ = [
     "ConnectionLostError",
     "ContentRejectedError",
     "DeliveryUnknownError",
+    "DingTalkHandler",
     "DingwireError",
     "FeedCard",
     "FeedItem",
@@ -211,6 +222,8 @@ __all__ = [
     "__version__",
     "escape_markdown",
     "lint_markdown",
+    "notify",
+    "report_failures",
     "sign",
     "signed_url",
     "split",
