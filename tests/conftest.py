@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import os
+import socket
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from hypothesis import settings
+
+from tests.redis_server import MACHINE_REDIS, RedisServer, answers, worker_db
 
 # CI explores the same examples on every run, so that a landing never depends on the draw;
 # local runs keep drawing new ones (and remember their failures in .hypothesis/).
@@ -27,3 +31,33 @@ def _isolated_state(
     for var in [name for name in os.environ if name.lower().endswith("_proxy")]:
         monkeypatch.delenv(var)
     return cache
+
+
+@pytest.fixture(scope="session")
+def _redis_address(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, int]]:
+    """The machine's Redis on 127.0.0.1:6379 when it answers, else one of our own."""
+    if answers(*MACHINE_REDIS):
+        yield MACHINE_REDIS
+        return
+    with RedisServer(tmp_path_factory.mktemp("redis"), fsync="everysec") as server:
+        yield ("127.0.0.1", server.port)
+
+
+@pytest.fixture
+def redis_url(_redis_address: tuple[str, int]) -> str:
+    """``redis://127.0.0.1:PORT/DB``: a real Redis, this worker's database, emptied first.
+
+    See ``tests/redis_server.py``; tests that kill Redis start a ``RedisServer`` of their own.
+    """
+    host, port = _redis_address
+    db = worker_db()
+    with socket.create_connection((host, port), timeout=5) as sock:
+        sock.sendall(f"SELECT {db}\r\nFLUSHDB\r\n".encode())
+        reply = b""
+        while reply.count(b"\r\n") < 2:
+            chunk = sock.recv(64)
+            if not chunk:
+                break
+            reply += chunk
+    assert reply == b"+OK\r\n+OK\r\n", f"Redis on {host}:{port} answered {reply!r}"
+    return f"redis://{host}:{port}/{db}"

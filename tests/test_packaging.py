@@ -51,6 +51,7 @@ EXTRAS = {
         "aiohttp",
         "pyyaml",
     },
+    "redis": {"redis"},
 }
 #: Requirements that no module imports by name, and why they are there all the same.
 NOT_IMPORTED = {
