@@ -76,6 +76,7 @@ from dingwire.core.errors import (
     DingwireError,
     RateLimitedError,
 )
+from dingwire.core.limits import MAX_BODY_BYTES
 from dingwire.core.policy import RetryPolicy, parse_duration
 from dingwire.core.redact import mask_url
 
@@ -101,7 +102,7 @@ MAX_LINE = 300
 #: Longest log message shown, in characters.
 MAX_MESSAGE = 2000
 #: DingTalk's body limit, and what the handler leaves free below it for a relay's additions.
-MAX_BODY = 20_000
+MAX_BODY = MAX_BODY_BYTES
 RELAY_MARGIN = 1_000
 #: Failures of the handler itself are reported at most this often (seconds) while they last.
 REPORT_EVERY = 60.0
