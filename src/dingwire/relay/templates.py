@@ -62,13 +62,19 @@ __all__ = [
     "BUILTIN_PREFIX",
     "DEFAULT_TEMPLATE",
     "Rendered",
+    "alert_links",
+    "back_url",
     "default_title",
     "escape_cached",
     "format_duration",
+    "group_name",
     "load_templates",
     "make_environment",
+    "render_default",
     "render_template",
+    "silence_url",
     "template_context",
+    "tidy",
 ]
 
 #: Names of the templates shipped with dingwire (``{% extends "dingwire:default.md.j2" %}``).
@@ -267,6 +273,7 @@ def make_environment(timezone: str) -> ImmutableSandboxedEnvironment:
             "link": _link,
             "severity_icon": _severity_icon,
             "silence_url": _silence_filter,
+            "links": _links_filter,
         }
     )
     env.globals.update({"timezone": timezone})
@@ -382,11 +389,42 @@ def silence_url(notification: Notification, alert: Alert) -> str:
     base = notification.external_url.rstrip("/")
     if not base or not alert.labels:
         return ""
-    matchers = ", ".join(
-        f"{name}={json.dumps(value, ensure_ascii=False)}"
-        for name, value in sorted(alert.labels.items())
-    )
-    return f"{base}/#/silences/new?filter={quote('{' + matchers + '}', safe='')}"
+    matchers = "%2C".join(_matcher(name, value) for name, value in sorted(alert.labels.items()))
+    return f"{base}/#/silences/new?filter=%7B{matchers}%7D"
+
+
+_UNRESERVED = re.compile(rb"[^A-Za-z0-9_.~-]")
+
+
+@lru_cache(maxsize=4096)
+def _matcher(name: str, value: str) -> str:
+    """``name="value"``, percent-encoded for a query (storms repeat most labels: once each)."""
+    text = f"{name}={json.dumps(value, ensure_ascii=False)}".encode()
+    return _UNRESERVED.sub(lambda m: b"%%%02X" % m.group()[0], text).decode("ascii")
+
+
+@pass_context
+def _links_filter(context: Context, alert: object, sep: str = " · ") -> Markup:
+    """``{{ alert | links }}``: :func:`alert_links` for the notification being rendered."""
+    notification = context.get("notification")
+    if not isinstance(notification, Notification) or not isinstance(alert, Alert):
+        return Markup("")
+    return alert_links(notification, alert, sep)
+
+
+def alert_links(notification: Notification, alert: Alert, sep: str = " · ") -> Markup:
+    """The alert's links, as the default template shows them: 📈 Graph (Grafana: Alert
+    rule), Dashboard, Panel, 🔕 Silence (while firing), 📖 Runbook (the ``runbook_url``
+    annotation); those it has, joined by ``sep``."""
+    grafana = notification.source == "grafana"
+    found = [
+        _link(alert.generator_url, "Alert rule" if grafana else "📈 Graph"),
+        _link(alert.dashboard_url, "Dashboard"),
+        _link(alert.panel_url, "Panel"),
+        _link(silence_url(notification, alert), "🔕 Silence") if alert.firing else "",
+        _link(alert.annotations.get("runbook_url"), "📖 Runbook"),
+    ]
+    return Markup(str(sep)).join(link for link in found if link)
 
 
 @pass_context
@@ -417,7 +455,7 @@ def template_context(
     ``starts_at``, ``ends_at``, ``generator_url``, ``fingerprint``, ``lasted`` (seconds,
     to now while firing) and Grafana's ``silence_url``, ``dashboard_url``, ``panel_url``,
     ``values``, ``value_string``. Filters: ``time``, ``duration``, ``labels``, ``link``,
-    ``md``, ``severity_icon``, ``silence_url`` (``{{ alert | silence_url }}``).
+    ``md``, ``severity_icon``, ``silence_url`` and ``links`` (``{{ alert | links }}``).
     """
     n = notification
     return {
@@ -479,6 +517,16 @@ def _reason(error: BaseException) -> str:
         return error.message or str(error)
     text = str(error) or type(error).__name__
     return text if isinstance(error, TemplateError) else f"{type(error).__name__}: {text}"
+
+
+_BLANK_LINES = re.compile(r"\n[ \t]+(?=\n)")
+_PARAGRAPHS = re.compile(r"\n{3,}")
+
+
+def tidy(text: str) -> str:
+    """A template's output as a message text: no runs of blank lines, no blank ends."""
+    text = _BLANK_LINES.sub("\n", text.replace("\r\n", "\n"))
+    return _PARAGRAPHS.sub("\n\n", text).strip()
 
 
 def render_template(template: Template, context: Mapping[str, Any]) -> Rendered:
@@ -543,3 +591,79 @@ def alert_labels_shown(alert: Alert, common: Mapping[str, str]) -> dict[str, str
         for k, v in alert.labels.items()
         if k not in ("alertname", "severity") and common.get(k) != v
     }
+
+
+# -- the default template, compiled by hand ---------------------------------------------------
+
+
+def render_default(notification: Notification, *, now: float, timezone: str) -> Rendered:
+    """What ``dingwire:default.md.j2`` renders, written in Python: the same text, 5x faster.
+
+    The relay renders every notification of a robot without an override through this
+    function: the intake's throughput hangs on it. ``tests/relay/render`` checks that it
+    gives exactly what the template gives (after :func:`tidy`), for the samples and for
+    generated notifications; the template stays the documented default, the one to copy.
+    """
+    n = notification
+    time = _time_filter(ZoneInfo(timezone))
+    firing, resolved = n.firing, n.resolved
+    hidden = ["alertname", "severity", *n.common_labels]
+    out: list[str] = []
+    if firing:
+        counts = f"FIRING:{len(firing)}" + (f", RESOLVED:{len(resolved)}" if resolved else "")
+        head = f"🔥 **\\[{counts}\\]**"
+    else:
+        head = f"✅ **\\[RESOLVED:{len(resolved)}\\]**"
+    name = group_name(n)
+    back = back_url(n)
+    out.append(f"#### {head} {_link(back, name) or _md(name)}")
+    common = _labels(n.common_labels, exclude=["alertname"])
+    if common:
+        out.append(f"**Labels:** {common}")
+
+    def show(alert: Alert) -> None:
+        severity = alert.labels.get("severity", "")
+        summary = alert.summary
+        icon = _severity_icon(severity) if alert.firing else "✅"
+        badge = f"\\[{_md(severity.upper())}\\] " if severity else ""
+        out.append(f"##### {icon} {badge}{_md(summary or alert.name or 'alert')}")
+        items: list[str] = []
+        if summary and alert.name:
+            items.append(f"- **Alert:** {_md(alert.name)}")
+        description = alert.annotations.get("description", "")
+        if description and description != summary:
+            items.append(f"- **Description:** {_md(description, line_breaks=True)}")
+        own = _labels(alert.labels, exclude=hidden)
+        if own:
+            items.append(f"- **Labels:** {own}")
+        if alert.values:
+            items.append(f"- **Value:** {_labels(alert.values)}")
+        lasted = format_duration(alert.lasted(now))
+        if alert.firing:
+            line = f"- **Started:** {_md(time(alert.starts_at))}"
+            if alert.starts_at:
+                line += f" (firing for {_md(lasted)})"
+        else:
+            line = f"- **Lasted:** {_md(lasted or 'unknown')}"
+            if alert.starts_at:
+                line += f" ({_md(time(alert.starts_at))} → {_md(time(alert.ends_at, '%H:%M:%S'))})"
+        items.append(line)
+        links = alert_links(n, alert)
+        if links:
+            items.append(f"- {links}")
+        out.append("\n".join(items))
+
+    for title, alerts in (("**🔥 Firing ({})**", firing), ("**✅ Resolved ({})**", resolved)):
+        if alerts:
+            out.append(title.format(len(alerts)))
+            for alert in alerts:
+                show(alert)
+    if n.truncated_alerts:
+        sender = "Grafana" if n.source == "grafana" else "Alertmanager"
+        out.append(
+            f"*… and {n.truncated_alerts} more alerts that {sender} left out of this notification.*"
+        )
+    if back:
+        where = "Open in Grafana" if n.source == "grafana" else "Open in Alertmanager"
+        out.append(f"{_link(back, where)} · times in {_md(timezone)}")
+    return Rendered(text="\n\n".join(out), title=default_title(n))

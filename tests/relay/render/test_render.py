@@ -67,8 +67,8 @@ def test_firing_sample(renderer: Renderer) -> None:
     # The graph link only where the alert has a generatorURL; the link back to Alertmanager.
     # A silence link for each firing alert, matching its labels.
     silence = (
-        "http://vm:19093/#/silences/new?filter=%7Balertname%3D%22DiskFull%22%2C%20"
-        "instance%3D%22db-{}%3A9100%22%2C%20job%3D%22node%22%2C%20severity%3D%22critical%22%7D"
+        "http://vm:19093/#/silences/new?filter=%7Balertname%3D%22DiskFull%22%2C"
+        "instance%3D%22db-{}%3A9100%22%2Cjob%3D%22node%22%2Cseverity%3D%22critical%22%7D"
     )
     assert links(text) == [
         "http://vm:19093/#/alerts?receiver=dingtalk-relay",
