@@ -3,8 +3,9 @@
 ``BACKENDS`` maps a name to a factory: given a test's ``tmp_path``, it returns a function
 that opens one more *handle* on one shared outbox — what another relay process or a
 ``dingwire outbox`` command would hold. The memory outbox spans one process, so its handles
-are one object; SQLite's are separate objects (separate connections) on one file. The Redis
-backend (issue 11) joins by adding an entry here.
+are one object; SQLite's are separate objects (separate connections) on one file; Redis's are
+separate clients on one database of a real Redis (the ``redis_url`` fixture: emptied first).
+A factory that needs a fixture gets it from ``request.getfixturevalue``.
 """
 
 from __future__ import annotations
@@ -15,28 +16,33 @@ from pathlib import Path
 import pytest
 
 from dingwire.relay.model import DigestLine, Outgoing
-from dingwire.relay.outbox import MemoryOutbox, Outbox
+from dingwire.relay.outbox import MemoryOutbox, Outbox, SqliteOutbox
 
 Handles = Callable[[], Outbox]
 
 
-def _memory(tmp_path: Path) -> Handles:
+def _memory(request: pytest.FixtureRequest, tmp_path: Path) -> Handles:
     outbox = MemoryOutbox()
     return lambda: outbox
 
 
-BACKENDS: dict[str, Callable[[Path], Handles]] = {"memory": _memory}
+def _sqlite(request: pytest.FixtureRequest, tmp_path: Path) -> Handles:
+    path = tmp_path / "outbox.sqlite3"
+    return lambda: SqliteOutbox(path)
 
-try:  # the SQLite backend lands after the memory one
-    from dingwire.relay.outbox import SqliteOutbox
 
-    def _sqlite(tmp_path: Path) -> Handles:
-        path = tmp_path / "outbox.sqlite3"
-        return lambda: SqliteOutbox(path)
+def _redis(request: pytest.FixtureRequest, tmp_path: Path) -> Handles:
+    from dingwire.relay.outbox.redis import RedisOutbox
 
-    BACKENDS["sqlite"] = _sqlite
-except ImportError:  # pragma: no cover
-    pass
+    url: str = request.getfixturevalue("redis_url")
+    return lambda: RedisOutbox(url)
+
+
+BACKENDS: dict[str, Callable[[pytest.FixtureRequest, Path], Handles]] = {
+    "memory": _memory,
+    "sqlite": _sqlite,
+    "redis": _redis,
+}
 
 
 @pytest.fixture(params=sorted(BACKENDS))
@@ -46,9 +52,9 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def handles(backend: str, tmp_path: Path) -> Iterator[Handles]:
+def handles(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Handles]:
     """Opens handles on one outbox of ``backend``; closes them all after the test."""
-    make = BACKENDS[backend](tmp_path)
+    make = BACKENDS[backend](request, tmp_path)
     opened: list[Outbox] = []
 
     def handle() -> Outbox:

@@ -9,6 +9,7 @@ import pytest
 
 from dingwire.relay.model import STATES, DigestLine, Outgoing
 from dingwire.relay.outbox import MemoryOutbox, Outbox, SqliteOutbox
+from dingwire.relay.outbox.redis import RedisOutbox
 
 from .conftest import Handles, message
 
@@ -527,7 +528,7 @@ def test_a_record_is_a_frozen_value(outbox: Outbox) -> None:
 
 
 def test_purge_sent_deletes_only_what_was_sent_before(outbox: Outbox) -> None:
-    assert isinstance(outbox, MemoryOutbox | SqliteOutbox)  # beyond the protocol, for now
+    assert isinstance(outbox, MemoryOutbox | SqliteOutbox | RedisOutbox)  # beyond the protocol
     ids = enqueue(outbox, *(message(text=str(i)) for i in range(4)))
     outbox.claim("ops", now=100.0, owner="me", lease=LEASE, limit=10)
     outbox.ack(ids[:1], now=100.0, reply=None)

@@ -25,6 +25,7 @@ from hypothesis.stateful import (
 
 from dingwire.relay.model import STATES
 from dingwire.relay.outbox import MemoryOutbox, Outbox, SqliteOutbox
+from dingwire.relay.outbox.redis import RedisOutbox
 
 from .conftest import message
 
@@ -54,13 +55,22 @@ class Model:
 
 class OutboxMachine(RuleBasedStateMachine):
     backend = "memory"
+    redis_url = ""  # set by the test: a database of a real Redis
 
     def __init__(self) -> None:
         super().__init__()
         self.dir = Path(tempfile.mkdtemp(prefix="dingwire-outbox-"))
-        self.outbox: Outbox = (
-            MemoryOutbox() if self.backend == "memory" else SqliteOutbox(self.dir / "o.sqlite3")
-        )
+        self.outbox: Outbox
+        if self.backend == "memory":
+            self.outbox = MemoryOutbox()
+        elif self.backend == "sqlite":
+            self.outbox = SqliteOutbox(self.dir / "o.sqlite3")
+        else:
+            import redis
+
+            with redis.Redis.from_url(self.redis_url) as client:
+                client.flushdb()  # every example starts empty
+            self.outbox = RedisOutbox(self.redis_url)
         self.now = 1000.0
         self.records: dict[str, Model] = {}
         self.keys: dict[str, tuple[str, float]] = {}
@@ -243,6 +253,10 @@ class SqliteMachine(OutboxMachine):
     backend = "sqlite"
 
 
+class RedisMachine(OutboxMachine):
+    backend = "redis"
+
+
 _settings = settings(
     max_examples=25,
     stateful_step_count=25,
@@ -251,6 +265,12 @@ _settings = settings(
 )
 
 
-@pytest.mark.parametrize("machine", [MemoryMachine, SqliteMachine], ids=["memory", "sqlite"])
-def test_the_outbox_keeps_the_model(machine: type[OutboxMachine]) -> None:
+@pytest.mark.parametrize(
+    "machine", [MemoryMachine, SqliteMachine, RedisMachine], ids=["memory", "sqlite", "redis"]
+)
+def test_the_outbox_keeps_the_model(
+    machine: type[OutboxMachine], request: pytest.FixtureRequest
+) -> None:
+    if machine is RedisMachine:
+        machine.redis_url = request.getfixturevalue("redis_url")
     run_state_machine_as_test(machine, settings=_settings)
