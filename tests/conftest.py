@@ -35,8 +35,12 @@ def _isolated_state(
 
 @pytest.fixture(scope="session")
 def _redis_address(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, int]]:
-    """The machine's Redis on 127.0.0.1:6379 when it answers, else one of our own."""
-    if answers(*MACHINE_REDIS):
+    """The machine's Redis on 127.0.0.1:6379 when it answers, else one of our own.
+
+    ``DINGWIRE_TEST_REDIS=own`` always starts one of our own: two test sessions at once on
+    one machine would otherwise empty each other's databases.
+    """
+    if os.environ.get("DINGWIRE_TEST_REDIS") != "own" and answers(*MACHINE_REDIS):
         yield MACHINE_REDIS
         return
     with RedisServer(tmp_path_factory.mktemp("redis"), fsync="everysec") as server:

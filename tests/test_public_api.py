@@ -7,7 +7,7 @@ import dingwire
 
 PUBLIC = {
     "ActionCard", "ApiError", "AsyncRobot", "At", "BadResponseError", "BodyTooLargeError",
-    "BudgetStore", "Button", "ConfigError", "ConnectError", "ConnectionLostError", "ContentRejectedError",
+    "BudgetStore", "BudgetStoreError", "Button", "ConfigError", "ConnectError", "ConnectionLostError", "ContentRejectedError",
     "DeliveryUnknownError", "DingTalkHandler", "DingwireError", "FeedCard", "FeedItem", "GatewayThrottledError",
     "InvalidRequestError", "IpNotAllowedError", "KeywordError", "Link", "Markdown",
     "LocalBudgetStore", "MemoryBudgetStore", "Message", "MessageError", "Quota",

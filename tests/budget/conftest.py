@@ -3,8 +3,9 @@
 ``BACKENDS`` maps a name to a factory: given a test's ``tmp_path``, it returns a function
 that opens one more *handle* on one shared store — what another sender (thread, process,
 host) would hold. The memory store spans one process, so its handles are one object; the
-local store's are separate objects (separate SQLite connections) on one file. A later
-backend (Redis) joins by adding an entry here, e.g. one that skips without a server.
+local store's are separate objects (separate SQLite connections) on one file, the Redis
+store's separate clients on one database (``redis_url``: a real Redis, never skipped).
+A factory that needs a fixture asks ``request`` for it.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from dingwire.budget import BudgetStore, LocalBudgetStore, MemoryBudgetStore
+from dingwire.budget import BudgetStore, LocalBudgetStore, MemoryBudgetStore, RedisBudgetStore
 
 Handles = Callable[[], BudgetStore]
 
@@ -56,17 +57,27 @@ def budget_log() -> Iterator[BudgetLog]:
         assert not unexpected, f"the store said: {unexpected}"
 
 
-def _memory(tmp_path: Path) -> Handles:
+def _memory(request: pytest.FixtureRequest, tmp_path: Path) -> Handles:
     store = MemoryBudgetStore()
     return lambda: store
 
 
-def _local(tmp_path: Path) -> Handles:
+def _local(request: pytest.FixtureRequest, tmp_path: Path) -> Handles:
     path = tmp_path / "budget.sqlite3"
     return lambda: LocalBudgetStore(path)
 
 
-BACKENDS: dict[str, Callable[[Path], Handles]] = {"memory": _memory, "local": _local}
+def _redis(request: pytest.FixtureRequest, tmp_path: Path) -> Handles:
+    url: str = request.getfixturevalue("redis_url")
+    return lambda: RedisBudgetStore(url)
+
+
+#: Each backend: given the test's ``request`` and ``tmp_path``, what opens its handles.
+BACKENDS: dict[str, Callable[[pytest.FixtureRequest, Path], Handles]] = {
+    "memory": _memory,
+    "local": _local,
+    "redis": _redis,
+}
 
 
 @pytest.fixture(params=sorted(BACKENDS))
@@ -76,9 +87,9 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def handles(backend: str, tmp_path: Path) -> Iterator[Handles]:
+def handles(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Handles]:
     """Opens handles on one store of ``backend``; closes them all after the test."""
-    make = BACKENDS[backend](tmp_path)
+    make = BACKENDS[backend](request, tmp_path)
     opened: list[BudgetStore] = []
 
     def handle() -> BudgetStore:

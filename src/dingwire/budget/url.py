@@ -8,11 +8,18 @@ from dingwire.core.errors import ConfigError
 __all__ = ["open_store"]
 
 
-def open_store(url: str) -> BudgetStore:
-    """``"local"`` (the machine-local default), ``"memory://"`` or ``"sqlite:///PATH"``."""
+def open_store(url: str, *, on_store_error: str | None = None) -> BudgetStore:
+    """``"local"`` (the machine-local default), ``"memory://"``, ``"sqlite:///PATH"`` or
+    ``"redis://host:port/db"`` (``rediss://`` for TLS; needs ``dingwire[redis]``).
+
+    ``on_store_error`` (``"local"`` or ``"fail"``) is what a Redis store does while Redis
+    cannot be reached (:mod:`dingwire.budget.redis`); the other stores cannot be away.
+    """
     from dingwire.budget.local import LocalBudgetStore, default_store
     from dingwire.budget.memory import MemoryBudgetStore
+    from dingwire.budget.redis import DEFAULT_ON_STORE_ERROR, check_on_store_error
 
+    mode = check_on_store_error(on_store_error or DEFAULT_ON_STORE_ERROR)
     text = url.strip()
     if text in ("local", ""):
         return default_store()
@@ -21,11 +28,17 @@ def open_store(url: str) -> BudgetStore:
     if text.startswith("sqlite:///"):
         return LocalBudgetStore(text[len("sqlite:///") :] or None)
     if text.startswith(("redis://", "rediss://")):
-        raise ConfigError(
-            "budget store: a Redis budget store is not part of this version of dingwire; "
-            "use 'local' (every process on this machine) or 'memory://'"
-        )
+        from dingwire.budget.redis import RedisBudgetStore
+
+        return RedisBudgetStore(text, on_error=mode)
+    shown = _masked(text)
     raise ConfigError(
-        f"budget store: {url!r} is not a store; write 'local', 'memory://' or "
-        "'sqlite:///path/to/budget.sqlite3'"
+        f"budget store: {shown!r} is not a store; write 'local', 'memory://', "
+        "'sqlite:///path/to/budget.sqlite3' or 'redis://host:6379/0'"
     )
+
+
+def _masked(text: str) -> str:
+    from dingwire.budget.redis import _masked as masked
+
+    return masked(text) if "://" in text else text

@@ -4,6 +4,8 @@
 
     DingwireError                     .advice on every error
     ├── ConfigError                   no robot, bad config file, bad ``dingtalk://`` URL
+    ├── BudgetStoreError              the shared budget store (Redis) cannot be reached and
+    │                                 on_store_error is "fail": nothing was sent
     ├── MessageError (ValueError)     a message that DingTalk would refuse; .field
     │   └── TooLargeError             the JSON body is over 20,000 bytes; .size, .limit
     │       └── TooManyPartsError         split, it would take more than max_parts; .parts
@@ -49,6 +51,7 @@ __all__ = [
     "ApiError",
     "BadResponseError",
     "BodyTooLargeError",
+    "BudgetStoreError",
     "ConfigError",
     "ConnectError",
     "ConnectionLostError",
@@ -123,6 +126,16 @@ class DingwireError(Exception):
 
 class ConfigError(DingwireError):
     """The configuration is missing or wrong: no robot given, a bad file, a bad URL."""
+
+
+class BudgetStoreError(DingwireError):
+    """The budget store every host shares (Redis) cannot be reached, and the robot's
+    ``on_store_error`` is ``"fail"``: nothing was sent. ``.advice`` says what to do."""
+
+    default_advice = (
+        'start the budget store, or set [budget] on_store_error = "local" to count on this '
+        "machine alone while it is away"
+    )
 
 
 class MessageError(DingwireError, ValueError):
