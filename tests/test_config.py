@@ -614,7 +614,14 @@ def test_an_orgs_keys_are_checked_and_stop_only_its_robots(
     [
         ("[budget]\nstore = 5\n", 'store: expected a budget store such as "local"'),
         ('[budget]\nstore = ""\n', "store: empty"),
-        ('[budget]\nstores = "local"\n', "unknown key 'stores' (known: store)"),
+        ('[budget]\nstores = "local"\n', "unknown key 'stores' (known: on_store_error, store)"),
+        (
+            '[budget]\non_store_error = "retry"\n',
+            'on_store_error: expected "local" (count on this machine while Redis is away) or '
+            '"fail", got the string "retry"',
+        ),
+        ("[budget]\non_store_error = true\n", 'on_store_error: expected "local" (count'),
+        ('[budget]\non_store_error = ""\n', "on_store_error: empty"),
         ("[budget]\nstore = '${NO_STORE}'\n", "store: ${NO_STORE} is not set"),
     ],
 )
@@ -626,6 +633,19 @@ def test_the_budget_table_is_checked_and_stops_every_robot(
     with pytest.raises(ConfigError) as raised:
         config.robot("good")
     assert raised.value.message.startswith(f"{path} [budget]: {message}")
+
+
+@pytest.mark.parametrize("mode", ["local", "fail"])
+def test_on_store_error_reaches_every_robot(tmp_path: Path, mode: str) -> None:
+    text = f'[robots.a]\nwebhook = "t"\n[budget]\nstore = "memory://"\non_store_error = "{mode}"\n'
+    config = load_config(write(tmp_path, text), env={})
+    assert config.robot("a")["on_store_error"] == mode
+    Robot(**config.robot("a"))  # a store that is never away takes it, and it changes nothing
+
+
+def test_no_on_store_error_leaves_the_robot_its_default(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, ORGS), env={})
+    assert "on_store_error" not in config.robot("ops")
 
 
 def test_a_budget_store_url_that_is_not_one_is_refused_when_the_robot_is_made(

@@ -20,7 +20,9 @@ The file is found at ``$DINGWIRE_CONFIG``, else ``./dingwire.toml``, else
     timezone = "Asia/Shanghai"      # when the month turns (the default)
 
     [budget]
-    store = "local"                 # or "memory://", "sqlite:///path/budget.sqlite3"
+    store = "local"                 # or "memory://", "sqlite:///path/budget.sqlite3",
+                                    # "redis://host:6379/0" (every host that points at it)
+    on_store_error = "local"        # Redis away: count on this machine ("local") or "fail"
 
 Rules kept here:
 
@@ -304,7 +306,7 @@ ROBOT_KEYS = (
     "org",
 )
 ORG_KEYS = ("quota", "timezone")
-BUDGET_KEYS = ("store",)
+BUDGET_KEYS = ("store", "on_store_error")
 RELAY_KEYS = (
     "listen",
     "queue",
@@ -449,15 +451,28 @@ def _org(name: str, table: Any, where: str, expand: Expand) -> OrgConfig:
     return OrgConfig(name, quota, timezone)
 
 
-def _budget(table: Any, where: str, expand: Expand) -> str | None:
+def _budget(table: Any, where: str, expand: Expand) -> tuple[str | None, str | None]:
+    """``[budget]``: the store's URL and ``on_store_error``, each ``None`` when not given."""
     table = _table(table, 'store = "local"')
     unknown = sorted(set(table) - set(BUDGET_KEYS))
     if unknown:
         raise ConfigError(_unknown(unknown[0], BUDGET_KEYS))
-    if "store" not in table:
-        return None
-    expected = 'a budget store such as "local", "memory://" or "sqlite:///path/budget.sqlite3"'
-    return _text(table["store"], "store", expected, expand)
+    store = on_store_error = None
+    if "store" in table:
+        expected = (
+            'a budget store such as "local", "memory://", "sqlite:///path/budget.sqlite3" '
+            'or "redis://host:6379/0"'
+        )
+        store = _text(table["store"], "store", expected, expand)
+    if "on_store_error" in table:
+        from dingwire.budget.redis import check_on_store_error
+
+        expected = '"local" (count on this machine while Redis is away) or "fail"'
+        value = _text(table["on_store_error"], "on_store_error", expected, expand)
+        if value not in ("local", "fail"):
+            raise _wrong("on_store_error", expected, value)
+        on_store_error = check_on_store_error(value)
+    return store, on_store_error
 
 
 def _size(value: Any, key: str, expand: Expand) -> int:
@@ -574,6 +589,7 @@ class Config:
     relay: Mapping[str, Any] = field(default_factory=dict)
     orgs: Mapping[str, OrgConfig] = field(default_factory=dict)
     budget_store: str | None = None
+    budget_on_store_error: str | None = None
     budget_error: ConfigError | None = None
     relay_error: ConfigError | None = None
 
@@ -612,6 +628,8 @@ class Config:
             settings["quota"] = org.quota
         if self.budget_store is not None:
             settings["budget_store"] = self.budget_store
+        if self.budget_on_store_error is not None:
+            settings["on_store_error"] = self.budget_on_store_error
         return settings
 
     def choice(self, name: str) -> RobotChoice:
@@ -729,9 +747,9 @@ def load_config(
                 robot.name, robot.source, robot.settings, (*robot.problems, problem)
             )
 
-    store = budget_error = None
+    store = on_store_error = budget_error = None
     try:
-        store = _budget(data.get("budget", {}), f"{file} [budget]", expand)
+        store, on_store_error = _budget(data.get("budget", {}), f"{file} [budget]", expand)
     except ConfigError as error:
         budget_error = ConfigError(f"{file} [budget]: {error.message}")
 
@@ -748,6 +766,7 @@ def load_config(
         relay=relay,
         orgs=orgs,
         budget_store=store,
+        budget_on_store_error=on_store_error,
         budget_error=budget_error,
         relay_error=relay_error,
     )

@@ -437,7 +437,7 @@ class RedisBudgetStore:
             return on_redis()
         except RedisError as error:
             self._went_away(error)
-            return self._away(on_fallback, quiet)
+        return self._away(on_fallback, quiet)  # outside the except: no chained Redis error
 
     def _away(self, on_fallback: Callable[[BudgetStore], _T], quiet: Callable[[], _T]) -> _T:
         if self.on_error == "fail":
@@ -470,7 +470,6 @@ class RedisBudgetStore:
 
     def _come_back(self) -> None:
         """Redis answers again: write back what was learnt and sent meanwhile."""
-        now = self._clock()
         with self._lock:
             borrowed = [(key, b) for key, b in self._borrowed.items() if b.redis_slot is None]
         for (robot, _), sent in borrowed:
@@ -495,7 +494,7 @@ class RedisBudgetStore:
             for key, sent in borrowed:
                 if sent.arrived is not None:  # settled already: nothing more to route
                     self._borrowed.pop(key, None)
-        self._write_back_limits(now)
+        self._write_back_limits()
         with self._lock:
             was, self._down = self._down, None
         if was is not None:
@@ -504,13 +503,12 @@ class RedisBudgetStore:
             )
             logger.info("the budget store Redis at %s answers again%s", self.where, extra)
 
-    def _write_back_limits(self, now: float) -> None:
+    def _write_back_limits(self) -> None:
+        # All of them (a later one wins in Redis): whether one is over is the callers' clock's
         for robot, until in list(self._lockouts.items()):
-            if until > now:
-                self._lock_out(robot, until)
+            self._lock_out(robot, until)
         for org, until in list(self._spent.items()):
-            if until > now:
-                self._spend(org, until)
+            self._spend(org, until)
 
     def _refuse(self) -> BudgetStoreError:
         return BudgetStoreError(
@@ -550,7 +548,7 @@ class RedisBudgetStore:
         # Redis lost what it held: the lockouts and the sends in flight this process knows
         # go back, and every window counts as full from now for a window.
         self._states.clear()
-        self._write_back_limits(now)
+        self._write_back_limits()
         for (_, slot), flying in list(self._flying.items()):
             self._script(
                 "insert",

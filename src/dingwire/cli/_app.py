@@ -156,6 +156,7 @@ def exit_status(error: BaseException) -> int:
     """The exit status for ``error``: the whole mapping, in one place."""
     from dingwire.core.errors import (
         ApiError,
+        BudgetStoreError,
         ConfigError,
         DingwireError,
         MessageError,
@@ -169,7 +170,7 @@ def exit_status(error: BaseException) -> int:
         return EXIT_RATE_LIMITED
     if isinstance(error, ApiError):
         return EXIT_REFUSED
-    if isinstance(error, TransportError):
+    if isinstance(error, TransportError | BudgetStoreError):  # the budget store: on the network
         return EXIT_NETWORK
     if isinstance(error, ConfigError | MessageError | click.UsageError):
         return EXIT_USAGE

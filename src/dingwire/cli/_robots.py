@@ -107,10 +107,12 @@ def _org_line(org: _Org, store: BudgetStore, now: float) -> str:
 
 
 def _store_line(store: BudgetStore) -> str:
-    from dingwire.budget import LocalBudgetStore, MemoryBudgetStore
+    from dingwire.budget import LocalBudgetStore, MemoryBudgetStore, RedisBudgetStore
 
     if isinstance(store, LocalBudgetStore):
         return f"budget store: {store.path}"
+    if isinstance(store, RedisBudgetStore):
+        return f"budget store: Redis at {store.where} (on_store_error = {store.on_error!r})"
     if isinstance(store, MemoryBudgetStore):
         return "budget store: memory:// (each process has its own: nothing to show here)"
     return f"budget store: {type(store).__name__}"
@@ -182,7 +184,9 @@ def _list(config: Config, invocation: Invocation) -> int:
 
     store: BudgetStore | None
     try:
-        store = open_store(config.budget_store or "local")
+        store = open_store(
+            config.budget_store or "local", on_store_error=config.budget_on_store_error
+        )
     except DingwireError:
         store = None  # every robot says why below
     else:

@@ -127,14 +127,26 @@ def _holds_text_longer_than(message: MessageLike, length: int) -> bool:
     return any(isinstance(v, str) and len(v) > length for v in values)
 
 
-def _store(store: BudgetStore | str | None) -> BudgetStore:
-    from dingwire.budget import default_store, open_store
+def _store(store: BudgetStore | str | None, on_store_error: str | None) -> BudgetStore:
+    from dingwire.budget import RedisBudgetStore, default_store, open_store
+    from dingwire.budget.redis import check_on_store_error
 
+    if on_store_error is not None:
+        check_on_store_error(on_store_error)
     if store is None:
         return default_store()
     if isinstance(store, str):
-        return open_store(store)
-    return store
+        return open_store(store, on_store_error=on_store_error)
+    if (
+        isinstance(store, RedisBudgetStore)
+        and on_store_error is not None
+        and on_store_error != store.on_error
+    ):
+        raise ConfigError(
+            f"on_store_error: {on_store_error!r}, but the budget store given was made with "
+            f"on_error={store.on_error!r}; give it to RedisBudgetStore(..., on_error=...)"
+        )
+    return store  # memory and local stores are never away: on_store_error has no say
 
 
 class BaseRobot:
@@ -155,6 +167,7 @@ class BaseRobot:
         org: str | None = None,
         quota: str | Quota | None = None,
         budget_store: BudgetStore | str | None = None,
+        on_store_error: str | None = None,
         retry: RetryPolicy | None = None,
         name: str | None = None,
         clock: Callable[[], float] = time.time,
@@ -185,7 +198,9 @@ class BaseRobot:
         if org is not None and (not isinstance(org, str) or not org.strip()):
             raise ConfigError(f"org: expected the organisation's name, got {org!r}")
         self.budget = Budget(self.rate, (org or "default").strip(), parse_quota(quota))
-        self.budget_store: BudgetStore = _store(budget_store)
+        # on_store_error: what a Redis budget store does while Redis is away (its default:
+        # count on this machine, "local"; or "fail": sends raise BudgetStoreError).
+        self.budget_store: BudgetStore = _store(budget_store, on_store_error)
         self.name = name
         self._clock = clock
         self._rng = random.Random()
