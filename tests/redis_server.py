@@ -32,13 +32,22 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def answers(host: str, port: int, timeout: float = 0.5) -> bool:
+def answers(host: str, port: int, timeout: float = 0.5, password: str | None = None) -> bool:
     """Whether a Redis answers ``PING`` on ``host:port`` (no client library needed)."""
     try:
         with socket.create_connection((host, port), timeout=timeout) as sock:
             sock.settimeout(timeout)
-            sock.sendall(b"PING\r\n")
-            return sock.recv(64).startswith(b"+PONG")
+            if password is None:
+                sock.sendall(b"PING\r\n")
+                return sock.recv(64).startswith(b"+PONG")
+            sock.sendall(f"AUTH {password}\r\nPING\r\n".encode())
+            reply = b""
+            while reply.count(b"\r\n") < 2:
+                chunk = sock.recv(64)
+                if not chunk:
+                    break
+                reply += chunk
+            return reply == b"+OK\r\n+PONG\r\n"
     except OSError:
         return False
 
@@ -57,7 +66,14 @@ class RedisServer:
     :meth:`start` again after it serves the same data (append-only file in ``directory``).
     """
 
-    def __init__(self, directory: Path, *, port: int | None = None, fsync: str = "always") -> None:
+    def __init__(
+        self,
+        directory: Path,
+        *,
+        port: int | None = None,
+        fsync: str = "always",
+        password: str | None = None,
+    ) -> None:
         binary = shutil.which("redis-server")
         if binary is None:
             raise RuntimeError(
@@ -68,12 +84,14 @@ class RedisServer:
         self.directory = directory
         self.port = port or free_port()
         self.fsync = fsync
+        self.password = password
         self.process: subprocess.Popen[bytes] | None = None
         directory.mkdir(parents=True, exist_ok=True)
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        auth = f":{self.password}@" if self.password else ""
+        return f"redis://{auth}127.0.0.1:{self.port}/0"
 
     def start(self, timeout: float = 10.0) -> RedisServer:
         args = [
@@ -88,9 +106,11 @@ class RedisServer:
             "--daemonize", "no",
             "--logfile", str(self.directory / "redis.log"),
         ]  # fmt: skip
+        if self.password:
+            args += ["--requirepass", self.password]
         self.process = subprocess.Popen(args, stdin=subprocess.DEVNULL)
         deadline = time.monotonic() + timeout
-        while not answers("127.0.0.1", self.port):
+        while not answers("127.0.0.1", self.port, password=self.password):
             if self.process.poll() is not None:
                 log = (self.directory / "redis.log").read_text(errors="replace")[-2000:]
                 raise RuntimeError(f"redis-server exited with {self.process.returncode}: {log}")

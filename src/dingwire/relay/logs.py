@@ -22,6 +22,7 @@ import sys
 import time
 from collections.abc import Iterable
 from typing import IO, Any
+from urllib.parse import unquote, urlsplit
 
 from dingwire.config import Config, webhook_secrets
 from dingwire.core.redact import scrub
@@ -39,7 +40,7 @@ __all__ = [
 
 def config_secrets(config: Config, settings: RelaySettings | None = None) -> set[str]:
     """Every secret ``config`` holds: each robot's webhook token(s), signing secret and
-    proxy password, and the relay's ``auth_token``."""
+    proxy password, the relay's ``auth_token`` and the password of its ``queue`` URL."""
     secrets: set[str] = set()
     for robot in config.robots.values():
         values = robot.settings
@@ -53,6 +54,14 @@ def config_secrets(config: Config, settings: RelaySettings | None = None) -> set
     token = settings.auth_token if settings is not None else config.relay.get("auth_token")
     if isinstance(token, str) and token:
         secrets.add(token)
+    queue = settings.queue if settings is not None else config.relay.get("queue")
+    if isinstance(queue, str):
+        try:
+            password = urlsplit(queue.strip()).password
+        except ValueError:
+            password = None
+        if password:
+            secrets.add(unquote(password))
     return secrets
 
 

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from dingwire.core.errors import ConfigError
+from dingwire.core.redact import mask_url
 from dingwire.relay.outbox._contract import Outbox
 
 __all__ = ["open_outbox"]
 
-_FORMS = "'memory://', 'sqlite:///relative/path.sqlite3' or 'sqlite:////absolute/path.sqlite3'"
+_FORMS = (
+    "'memory://', 'sqlite:///relative/path.sqlite3', 'sqlite:////absolute/path.sqlite3' "
+    "or 'redis://[:PASSWORD@]HOST[:PORT][/DB]'"
+)
 
 
 def open_outbox(url: str) -> Outbox:
@@ -15,7 +19,8 @@ def open_outbox(url: str) -> Outbox:
 
     ``memory://`` (this process only, lost when it ends), ``sqlite:///PATH`` with a path
     relative to the working directory (``sqlite:///./dingwire-outbox.sqlite3``), or
-    ``sqlite:////PATH`` with an absolute one. ``redis://`` is not available yet.
+    ``sqlite:////PATH`` with an absolute one; ``redis://HOST:PORT/DB`` (``rediss://`` for
+    TLS, ``unix:///PATH``), shared by every relay pointed at it, with the ``redis`` extra.
     Anything else is a :class:`~dingwire.core.errors.ConfigError` naming ``[relay] queue``.
     """
     text = url.strip()
@@ -31,8 +36,16 @@ def open_outbox(url: str) -> Outbox:
 
         return SqliteOutbox(path)
     if text.startswith(("redis://", "rediss://", "unix://")):
-        raise ConfigError(
-            "[relay] queue: a Redis outbox is not available yet in this version of dingwire "
-            f"(issue 11); write {_FORMS}"
-        )
-    raise ConfigError(f"[relay] queue: {url!r} is not an outbox; write {_FORMS}")
+        try:
+            from dingwire.relay.outbox.redis import RedisOutbox
+        except ImportError as error:
+            if error.name != "redis" and not (error.name or "").startswith("redis."):
+                raise
+            raise ConfigError(
+                "[relay] queue: a Redis outbox needs the redis package: "
+                "pip install 'dingwire[redis]'"
+            ) from None
+        return RedisOutbox(text)
+    raise ConfigError(
+        f"[relay] queue: {mask_url(text, whole=True)!r} is not an outbox; write {_FORMS}"
+    )
