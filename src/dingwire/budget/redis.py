@@ -55,7 +55,7 @@ import secrets
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 from urllib.parse import urlsplit
 
@@ -114,7 +114,8 @@ end
 """
 
 # KEYS: robot, used, spent, barrier, marker, ids
-# ARGV: marker, version, used, spent, barrier, mode, started, expires, robot ms, used ms, gone…
+# ARGV: marker, version, lowest count, spent, barrier, mode, started, expires, robot ms,
+# used ms, highest count, gone… — the same state, but for a count within the bounds
 _DECIDE = (
     _HELPERS
     + """
@@ -124,12 +125,14 @@ local v = redis.call('HGET', KEYS[1], 'v') or '0'
 local used = redis.call('GET', KEYS[2]) or '0'
 local spent = redis.call('GET', KEYS[3]) or ''
 local barrier = redis.call('GET', KEYS[4]) or ''
-if v ~= ARGV[2] or used ~= ARGV[3] or spent ~= ARGV[4] or barrier ~= ARGV[5] then
+local count = tonumber(used)
+if v ~= ARGV[2] or count < tonumber(ARGV[3]) or count > tonumber(ARGV[11])
+    or spent ~= ARGV[4] or barrier ~= ARGV[5] then
   return {'state', v, used, spent, barrier, redis.call('HGETALL', KEYS[1])}
 end
-if ARGV[6] ~= 'take' then return {'same'} end
+if ARGV[6] ~= 'take' then return {'same', used} end
 local id = next_id(KEYS[6])
-for i = 11, #ARGV do redis.call('HDEL', KEYS[1], 's:' .. ARGV[i]) end
+for i = 12, #ARGV do redis.call('HDEL', KEYS[1], 's:' .. ARGV[i]) end
 redis.call('HSET', KEYS[1], 's:' .. id, ARGV[7] .. '|' .. ARGV[8] .. '||' .. KEYS[2])
 local nv = redis.call('HINCRBY', KEYS[1], 'v', 1)
 local nu = redis.call('INCR', KEYS[2])
@@ -147,14 +150,15 @@ local name = 's:' .. ARGV[2]
 local value = redis.call('HGET', KEYS[1], name)
 if not value then return {'unknown'} end
 local started, expires, _, used = string.match(value, '^([^|]*)|([^|]*)|([^|]*)|(.*)$')
+local count = ''
 if ARGV[3] == '' then
   redis.call('HDEL', KEYS[1], name)
-  if tonumber(redis.call('GET', used) or '0') > 0 then redis.call('DECR', used) end
+  count = redis.call('GET', used) or '0'
+  if tonumber(count) > 0 then count = tostring(redis.call('DECR', used)) end
 else
   redis.call('HSET', KEYS[1], name, started .. '|' .. expires .. '|' .. ARGV[3] .. '|' .. used)
 end
-redis.call('HINCRBY', KEYS[1], 'v', 1)
-return {'settled'}
+return {'settled', redis.call('HINCRBY', KEYS[1], 'v', 1), used, count}
 """
 
 # KEYS: robot; ARGV: until, robot ms
@@ -229,10 +233,14 @@ return id
 # -- what a store knows ----------------------------------------------------------------------
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class _State:
-    """A robot's hash and its org's counts as last seen: what the next script expects."""
+    """A robot's hash and its org's counts as last seen: what the next script expects.
 
+    Replaced whole, never changed: another thread may be judging on it.
+    """
+
+    used_key: str
     version: str = "0"
     used: str = "0"
     spent: str = ""
@@ -361,7 +369,7 @@ class RedisBudgetStore:
         self._client: Any = None
         self._scripts: dict[str, Any] = {}
         self._marker: str | None = None
-        self._states: dict[tuple[str, str], _State] = {}
+        self._states: dict[str, _State] = {}  # by robot
         self._lockouts: dict[str, float] = {}  # what this process knows, to write back
         self._spent: dict[str, float] = {}
         self._flying: dict[tuple[str, int], _Flying] = {}
@@ -588,10 +596,13 @@ class RedisBudgetStore:
             PREFIX + "ids",
         ]
         window = budget.rate.window if budget.rate is not None else 0.0
-        cache = (robot, used_key)
         while True:
-            state = self._states.get(cache) or _State()
+            state = self._states.get(robot) or _State(used_key)
+            if state.used_key != used_key:  # another period (or org): its count is a guess
+                same_org = state.used_key.rpartition(":")[0] == used_key.rpartition(":")[0]
+                state = replace(state, used_key=used_key, used="0", spent=state.spent * same_org)
             verdict = self._judge(state, budget, now)
+            low, high = self._bounds(state, budget, now, verdict)
             take = verdict.go and hold is not None
             gone = (
                 [s for s, slot in state.slots.items() if _gone(slot, now, window)] if take else []
@@ -600,7 +611,7 @@ class RedisBudgetStore:
             args: list[Any] = [
                 self._marker or "",
                 state.version,
-                state.used,
+                str(low),
                 state.spent,
                 state.barrier,
                 "take" if take else "peek",
@@ -608,12 +619,17 @@ class RedisBudgetStore:
                 _num(expires),
                 _ms(DAY + window + min(hold or 0.0, _MAX_HOLD_KEPT)),
                 _ms(max(renews - now, 0.0) + DAY),
+                str(high),
                 *gone,
             ]
             answer = self._script("decide", keys, args)
             kind = answer[0]
             if kind == "same":
-                return verdict
+                if answer[1] == state.used:
+                    return verdict
+                state = replace(state, used=str(answer[1]))  # another count, the same verdict
+                self._states[robot] = state
+                return self._judge(state, budget, now)
             if kind == "lost":
                 self._lost(args[0], answer[1], now)
                 continue
@@ -621,9 +637,9 @@ class RedisBudgetStore:
                 slot, version, used = int(answer[1]), str(answer[2]), str(answer[3])
                 slots = {s: v for s, v in state.slots.items() if s not in gone}
                 slots[slot] = Slot(now, None, expires)
-                self._states[cache] = _State(
-                    version, used, state.spent, state.barrier, state.locked, slots
-                )
+                if used != str(int(state.used) + 1):  # counted meanwhile, within the bounds
+                    verdict = self._judge(replace(state, used=str(int(used) - 1)), budget, now)
+                self._states[robot] = replace(state, version=version, used=used, slots=slots)
                 with self._lock:
                     if len(self._flying) >= _KEPT:  # senders that never settled: forget one
                         del self._flying[next(iter(self._flying))]
@@ -632,8 +648,8 @@ class RedisBudgetStore:
                     )
                 return verdict.granted(slot)
             # "state": someone else changed it; judge on what it is now
-            fresh = _parse_state(answer)
-            self._states[cache] = fresh
+            fresh = _parse_state(answer, used_key)
+            self._states[robot] = fresh
             if fresh.locked:
                 self._lockouts[robot] = max(fresh.locked, self._lockouts.get(robot, 0.0))
             if hold is None:
@@ -641,6 +657,27 @@ class RedisBudgetStore:
             again = self._judge(fresh, budget, now)
             if not again.go:
                 return again
+
+    def _bounds(
+        self, state: _State, budget: Budget, now: float, verdict: Verdict
+    ) -> tuple[int, int]:
+        """The org counts for which ``judge`` says what it said on ``state``.
+
+        Every send of the org changes its count, so a count that must not change would make
+        busy orgs conflict on every decision. The count enters ``judge`` only as "below the
+        quota" (and "free"); so without a quota any count will do, and a go that ``judge``
+        still gives at ``limit - 1`` holds at any count below — asked of ``judge`` itself.
+        Anything else must see the very count it was judged on.
+        """
+        used = int(state.used)
+        if budget.quota is None:
+            return 0, 1 << 62
+        top = budget.quota.limit - 1
+        if verdict.go and (
+            used == top or self._judge(replace(state, used=str(top)), budget, now).go
+        ):
+            return 0, top
+        return used, used
 
     def _judge(self, state: _State, budget: Budget, now: float) -> Verdict:
         return judge(
@@ -704,6 +741,8 @@ class RedisBudgetStore:
                     [_robot_key(robot), PREFIX + "marker"],
                     [marker, str(slot), "" if arrived is None else _num(arrived)],
                 )
+                if answer[0] == "settled":
+                    self._settled(robot, slot, arrived, answer)
                 if answer[0] != "lost":
                     return
                 self._lost(marker, answer[1], self._clock())  # writes it back: settle again
@@ -715,6 +754,27 @@ class RedisBudgetStore:
         self._run(on_redis, nothing, nothing)
         with self._lock:
             self._flying.pop((robot, slot), None)
+
+    def _settled(self, robot: str, slot: int, arrived: float | None, answer: list[Any]) -> None:
+        """What this settle did, in the state last seen, if nobody changed it meanwhile: the
+        next decision then needs no second round trip."""
+        _, version, used_key, count = answer
+        with self._lock:
+            state = self._states.get(robot)
+            if state is None or state.version != str(int(version) - 1):
+                return
+            slots = dict(state.slots)
+            old = slots.pop(slot, None)
+            if old is None:
+                return
+            used = state.used
+            if arrived is not None:
+                slots[slot] = Slot(old.started, arrived, old.expires)
+            elif used_key == state.used_key:
+                used = str(count)
+            else:
+                return  # a count the state does not hold changed: learn it next time
+            self._states[robot] = replace(state, version=str(version), used=used, slots=slots)
 
     def _lock_out(self, robot: str, until: float) -> None:
         keep = _ms(max(until - self._clock(), 0.0) + DAY)
@@ -777,15 +837,16 @@ def _gone(slot: Slot, now: float, window: float) -> bool:
     return end + window <= now
 
 
-def _parse_state(answer: list[Any]) -> _State:
+def _parse_state(answer: list[Any], used_key: str) -> _State:
     _, version, used, spent, barrier, flat = answer
-    state = _State(str(version), str(used), spent, barrier)
+    locked = 0.0
+    slots: dict[int, Slot] = {}
     for name, value in zip(flat[::2], flat[1::2], strict=True):
         if name == "lock":
-            state.locked = float(value)
+            locked = float(value)
         elif name.startswith("s:"):
             started, expires, arrived, _ = value.split("|", 3)
-            state.slots[int(name[2:])] = Slot(
+            slots[int(name[2:])] = Slot(
                 float(started), float(arrived) if arrived else None, float(expires)
             )
-    return state
+    return _State(used_key, str(version), str(used), spent, barrier, locked, slots)
