@@ -445,6 +445,47 @@ def test_threads_hammering_reserve_never_over_grant(handles: Handles, separate: 
     assert shared.usage(budget, T) == len(arrivals)
 
 
+@pytest.mark.parametrize("separate", [False, True], ids=["one handle", "a handle each"])
+def test_robots_of_one_org_never_spend_more_than_its_quota(
+    handles: Handles, separate: bool
+) -> None:
+    # Six robots of one org at once, each a thread: the org's count changes under every
+    # decision; together they get exactly the quota, never one more.
+    budget = Budget(Rate(100, 1.0), "acme", Quota(25, 3600.0))
+    start, _ = quota_period(Quota(25, 3600.0), T)
+    shared = handles()
+    stores = [handles() if separate else shared for _ in range(6)]
+    go = threading.Barrier(len(stores))
+    granted: list[int] = []
+    errors: list[BaseException] = []
+
+    def sender(n: int, store: BudgetStore) -> None:
+        try:
+            go.wait(timeout=10)
+            for i in range(10):
+                verdict = store.reserve(f"robot-{n}", budget, start + i * 0.01, hold=HOLD)
+                if verdict.go:
+                    assert verdict.slot is not None
+                    assert verdict.used <= 25
+                    granted.append(verdict.used)
+                    store.settle(f"robot-{n}", verdict.slot, start + i * 0.01 + 0.005)
+                else:
+                    assert verdict.reason == "quota"
+        except BaseException as error:  # reported below
+            errors.append(error)
+
+    threads = [threading.Thread(target=sender, args=(n, s)) for n, s in enumerate(stores)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not errors
+    assert not any(t.is_alive() for t in threads)
+    assert len(granted) == 25
+    assert sorted(granted) == list(range(1, 26))  # each grant saw the count it made
+    assert shared.usage(budget, start) == 25
+
+
 def test_what_one_handle_records_every_handle_sees(handles: Handles) -> None:
     one, two = handles(), handles()
     slot = one.reserve("r", R1, T, hold=HOLD).slot
