@@ -27,6 +27,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import lru_cache
 from types import MappingProxyType
 from typing import Any, Literal
 
@@ -90,6 +91,7 @@ _TIME = re.compile(
 )
 
 
+@lru_cache(maxsize=4096)  # a group's alerts, and a storm's, share their times
 def parse_time(value: str) -> datetime | None:
     """An RFC 3339 time as an aware ``datetime``; Go's zero time (year 1) is ``None``.
 

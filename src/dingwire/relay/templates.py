@@ -89,21 +89,34 @@ _SEVERITY_ICONS = {"critical": "🔴", "error": "🔴", "warning": "🟠", "info
 
 
 @lru_cache(maxsize=8192)
-def escape_cached(text: str) -> str:
-    # Storms repeat the same label values thousands of times: escape each once.
+def _escape_short(text: str) -> str:
     return escape_markdown(text)
+
+
+def escape_cached(text: str) -> str:
+    """:func:`~dingwire.content.escape_markdown`, remembered for short texts: storms repeat
+    the same label values thousands of times (a long text is escaped each time, never
+    kept)."""
+    return _escape_short(text) if len(text) <= 256 else escape_markdown(text)
+
+
+def _md_text(value: object, line_breaks: bool = False) -> str:
+    """:func:`_md` as a plain ``str``, for code that builds markdown without Jinja."""
+    if isinstance(value, Markup):
+        return str(value)
+    if value is None:
+        return ""
+    text = value if isinstance(value, str) else str(value)
+    if line_breaks:
+        return escape_markdown(text, line_breaks=True)
+    return escape_cached(text)
 
 
 def _md(value: object, line_breaks: bool = False) -> Markup:
     """A value as markdown that shows what it says (the ``md`` / ``e`` / ``escape`` filter)."""
     if isinstance(value, Markup):
         return value
-    if value is None:
-        return Markup("")
-    text = value if isinstance(value, str) else str(value)
-    if line_breaks:
-        return Markup(escape_markdown(text, line_breaks=True))
-    return Markup(escape_cached(text) if len(text) <= 256 else escape_markdown(text))
+    return Markup(_md_text(value, line_breaks))
 
 
 def _finalize(value: object) -> object:
@@ -191,13 +204,18 @@ def _moment(value: object) -> datetime | None:
     return None
 
 
+@lru_cache(maxsize=4096)  # a group's alerts, and a storm's, mostly share their times
+def _strftime(moment: datetime, zone: ZoneInfo, fmt: str) -> str:
+    return moment.astimezone(zone).strftime(fmt)
+
+
 def _time_filter(zone: ZoneInfo) -> Callable[..., str]:
     def time(value: object, fmt: str = "%Y-%m-%d %H:%M:%S %Z") -> str:
         """A time (datetime, epoch seconds or RFC 3339) in the relay's time zone."""
         moment = _moment(value)
         if moment is None:
             return ""
-        return moment.astimezone(zone).strftime(fmt)
+        return _strftime(moment, zone, str(fmt))
 
     return time
 
@@ -210,7 +228,20 @@ _PLAIN_URL = re.compile(
 
 def _safe_url(url: object) -> str | None:
     """``url`` fit for a markdown link's target, or ``None`` when it is not an http(s) URL."""
-    if not isinstance(url, str) or not url.strip():
+    if not isinstance(url, str) or not url:
+        return None
+    if len(url) <= 1024:
+        return _safe_short_url(url)
+    return _safe_any_url(url)
+
+
+@lru_cache(maxsize=4096)  # the alerts of a group share their graph, dashboard, runbook
+def _safe_short_url(url: str) -> str | None:
+    return _safe_any_url(url)
+
+
+def _safe_any_url(url: str) -> str | None:
+    if not url.strip():
         return None
     url = url.strip()
     if _PLAIN_URL.fullmatch(url):
@@ -223,24 +254,36 @@ def _safe_url(url: object) -> str | None:
     return quote(url, safe="/:?#[]@!$&'*+,;=%~-._")
 
 
-def _link(url: object, text: object = "🔗") -> Markup:
-    """``[text](url)`` with ``text`` escaped; nothing at all when ``url`` is no http(s) URL."""
+def _link_text(url: object, text: object = "🔗") -> str:
+    """:func:`_link` as a plain ``str``."""
     target = _safe_url(url)
     if target is None:
-        return Markup("")
-    return Markup(f"[{_md(text)}]({target})")
+        return ""
+    return f"[{_md_text(text)}]({target})"
+
+
+def _link(url: object, text: object = "🔗") -> Markup:
+    """``[text](url)`` with ``text`` escaped; nothing at all when ``url`` is no http(s) URL."""
+    return Markup(_link_text(url, text))
+
+
+def _labels_text(
+    labels: object, exclude: Iterable[str] = (), sep: str = ", ", only: Sequence[str] = ()
+) -> str:
+    """:func:`_labels` as a plain ``str``."""
+    if not isinstance(labels, Mapping):
+        return ""
+    skip = set(exclude)
+    keys = [k for k in only if k in labels] if only else sorted(k for k in labels if k not in skip)
+    # ``sep`` is the template's own text, not alert data.
+    return str(sep).join(f"{_md_text(k)}={_md_text(labels[k])}" for k in keys)
 
 
 def _labels(
     labels: object, exclude: Iterable[str] = (), sep: str = ", ", only: Sequence[str] = ()
 ) -> Markup:
     """``key=value`` pairs, sorted by key, each side escaped; ``exclude`` / ``only`` pick keys."""
-    if not isinstance(labels, Mapping):
-        return Markup("")
-    skip = set(exclude)
-    keys = [k for k in only if k in labels] if only else sorted(k for k in labels if k not in skip)
-    # ``sep`` is the template's own text, not alert data.
-    return Markup(str(sep)).join(Markup(f"{_md(k)}={_md(labels[k])}") for k in keys)
+    return Markup(_labels_text(labels, exclude, sep, only))
 
 
 def _severity_icon(severity: object) -> str:
@@ -409,22 +452,22 @@ def _links_filter(context: Context, alert: object, sep: str = " · ") -> Markup:
     notification = context.get("notification")
     if not isinstance(notification, Notification) or not isinstance(alert, Alert):
         return Markup("")
-    return alert_links(notification, alert, sep)
+    return Markup(alert_links(notification, alert, str(sep)))
 
 
-def alert_links(notification: Notification, alert: Alert, sep: str = " · ") -> Markup:
+def alert_links(notification: Notification, alert: Alert, sep: str = " · ") -> str:
     """The alert's links, as the default template shows them: 📈 Graph (Grafana: Alert
     rule), Dashboard, Panel, 🔕 Silence (while firing), 📖 Runbook (the ``runbook_url``
-    annotation); those it has, joined by ``sep``."""
+    annotation); those it has, joined by ``sep`` (markdown, every text escaped)."""
     grafana = notification.source == "grafana"
     found = [
-        _link(alert.generator_url, "Alert rule" if grafana else "📈 Graph"),
-        _link(alert.dashboard_url, "Dashboard"),
-        _link(alert.panel_url, "Panel"),
-        _link(silence_url(notification, alert), "🔕 Silence") if alert.firing else "",
-        _link(alert.annotations.get("runbook_url"), "📖 Runbook"),
+        _link_text(alert.generator_url, "Alert rule" if grafana else "📈 Graph"),
+        _link_text(alert.dashboard_url, "Dashboard"),
+        _link_text(alert.panel_url, "Panel"),
+        _link_text(silence_url(notification, alert), "🔕 Silence") if alert.firing else "",
+        _link_text(alert.annotations.get("runbook_url"), "📖 Runbook"),
     ]
-    return Markup(str(sep)).join(link for link in found if link)
+    return sep.join(link for link in found if link)
 
 
 @pass_context
@@ -525,6 +568,8 @@ _PARAGRAPHS = re.compile(r"\n{3,}")
 
 def tidy(text: str) -> str:
     """A template's output as a message text: no runs of blank lines, no blank ends."""
+    if "\r" not in text and " \n" not in text and "\t\n" not in text and "\n\n\n" not in text:
+        return text.strip()  # nothing for the expressions below to find: skip them
     text = _BLANK_LINES.sub("\n", text.replace("\r\n", "\n"))
     return _PARAGRAPHS.sub("\n\n", text).strip()
 
@@ -616,8 +661,8 @@ def render_default(notification: Notification, *, now: float, timezone: str) -> 
         head = f"✅ **\\[RESOLVED:{len(resolved)}\\]**"
     name = group_name(n)
     back = back_url(n)
-    out.append(f"#### {head} {_link(back, name) or _md(name)}")
-    common = _labels(n.common_labels, exclude=["alertname"])
+    out.append(f"#### {head} {_link_text(back, name) or _md_text(name)}")
+    common = _labels_text(n.common_labels, exclude=["alertname"])
     if common:
         out.append(f"**Labels:** {common}")
 
@@ -625,28 +670,28 @@ def render_default(notification: Notification, *, now: float, timezone: str) -> 
         severity = alert.labels.get("severity", "")
         summary = alert.summary
         icon = _severity_icon(severity) if alert.firing else "✅"
-        badge = f"\\[{_md(severity.upper())}\\] " if severity else ""
-        out.append(f"##### {icon} {badge}{_md(summary or alert.name or 'alert')}")
+        badge = f"\\[{_md_text(severity.upper())}\\] " if severity else ""
+        out.append(f"##### {icon} {badge}{_md_text(summary or alert.name or 'alert')}")
         items: list[str] = []
         if summary and alert.name:
-            items.append(f"- **Alert:** {_md(alert.name)}")
+            items.append(f"- **Alert:** {_md_text(alert.name)}")
         description = alert.annotations.get("description", "")
         if description and description != summary:
-            items.append(f"- **Description:** {_md(description, line_breaks=True)}")
-        own = _labels(alert.labels, exclude=hidden)
+            items.append(f"- **Description:** {_md_text(description, line_breaks=True)}")
+        own = _labels_text(alert.labels, exclude=hidden)
         if own:
             items.append(f"- **Labels:** {own}")
         if alert.values:
-            items.append(f"- **Value:** {_labels(alert.values)}")
+            items.append(f"- **Value:** {_labels_text(alert.values)}")
         lasted = format_duration(alert.lasted(now))
         if alert.firing:
-            line = f"- **Started:** {_md(time(alert.starts_at))}"
+            line = f"- **Started:** {_md_text(time(alert.starts_at))}"
             if alert.starts_at:
-                line += f" (firing for {_md(lasted)})"
+                line += f" (firing for {_md_text(lasted)})"
         else:
-            line = f"- **Lasted:** {_md(lasted or 'unknown')}"
+            line = f"- **Lasted:** {_md_text(lasted or 'unknown')}"
             if alert.starts_at:
-                line += f" ({_md(time(alert.starts_at))} → {_md(time(alert.ends_at, '%H:%M:%S'))})"
+                line += f" ({_md_text(time(alert.starts_at))} → {_md_text(time(alert.ends_at, '%H:%M:%S'))})"
         items.append(line)
         links = alert_links(n, alert)
         if links:
@@ -665,5 +710,5 @@ def render_default(notification: Notification, *, now: float, timezone: str) -> 
         )
     if back:
         where = "Open in Grafana" if n.source == "grafana" else "Open in Alertmanager"
-        out.append(f"{_link(back, where)} · times in {_md(timezone)}")
-    return Rendered(text="\n\n".join(out), title=default_title(n))
+        out.append(f"{_link_text(back, where)} · times in {_md_text(timezone)}")
+    return Rendered(text="\n\n".join(out).strip(), title=default_title(n))

@@ -7,6 +7,7 @@ one of them is wrong and this fails with both texts.
 
 from __future__ import annotations
 
+import re
 from functools import cache
 from typing import Any
 
@@ -153,3 +154,14 @@ def test_generated_payloads_render_the_same(
     source, payload = generated
     parse = parse_grafana if source == "grafana" else parse_alertmanager
     assert_same(parse(payload), zone)
+
+
+def _tidy_the_long_way(text: str) -> str:
+    text = re.sub(r"\n[ \t]+(?=\n)", "\n", text.replace("\r\n", "\n"))
+    return re.sub(r"\n{3,}", "\n\n", text).strip()
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(alphabet=st.sampled_from(["a", " ", "\t", "\n", "\r", "🔥"]), max_size=30))
+def test_tidy_takes_its_short_cut_only_when_it_changes_nothing(text: str) -> None:
+    assert tidy(text) == _tidy_the_long_way(text)
