@@ -31,6 +31,7 @@ so concurrent requests reach the outbox at once and it can group their commits.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
@@ -86,6 +87,9 @@ DEFAULT_GRACE = 5.0
 _MAX_ID = 200
 #: Requests rendered and stored at once: enough for the outbox to group many commits in one.
 INTAKE_THREADS = 64
+#: Bodies up to this size are rendered on the event loop (well under a millisecond); larger
+#: ones (a group of thousands of alerts) in a worker thread, so the loop never stalls.
+INLINE_RENDER_BYTES = 64 * 1024
 
 
 class RendererLike(Protocol):
@@ -256,6 +260,16 @@ class Served:
     def scrub(self, text: str) -> str:
         return scrub(text, self.secrets)
 
+    def render(self, source: Source, robot: str, body: bytes, now: float) -> Outgoing:
+        """Parse and render one request: :class:`_BadBody` / :class:`PayloadError` (400)."""
+        data = parse_body(body)
+        renderer = self.renderer
+        if source == "alertmanager":
+            return renderer.alertmanager(robot, data, now=now)
+        if source == "grafana":
+            return renderer.grafana(robot, data, now=now)
+        return renderer.message(robot, data, now=now)
+
     def store(
         self, outbox: Outbox, source: Source, robot: str, body: bytes, now: float
     ) -> Enqueued:
@@ -264,16 +278,30 @@ class Served:
         Raises :class:`_BadBody` / :class:`PayloadError` (400) or
         :class:`OutboxUnavailable` (503). Runs in a worker thread.
         """
-        data = parse_body(body)
-        renderer = self.renderer
-        if source == "alertmanager":
-            outgoing = renderer.alertmanager(robot, data, now=now)
-        elif source == "grafana":
-            outgoing = renderer.grafana(robot, data, now=now)
-        else:
-            outgoing = renderer.message(robot, data, now=now)
+        outgoing = self.render(source, robot, body, now)
         (answer,) = outbox.enqueue([outgoing], now=now, dedupe_window=self.settings.dedupe_window)
         return answer
+
+    async def store_async(
+        self, intake: Intake, source: Source, robot: str, body: bytes, now: float
+    ) -> Enqueued:
+        """:meth:`store` for the event loop: the same answers and errors.
+
+        A small body (most notifications) is rendered right here, and handed to an outbox
+        that can take it without blocking (``submit_enqueue``: the SQLite writer groups
+        it with the other callers' and sets a future after the commit) — no thread of its
+        own, no hand-offs of the GIL between threads. A large body, or an outbox without
+        ``submit_enqueue``, goes through a worker thread, so that the loop never stalls.
+        """
+        outbox = intake.outbox
+        submit = getattr(outbox, "submit_enqueue", None)
+        if submit is None or len(body) > INLINE_RENDER_BYTES:
+            store = partial(self.store, outbox, source, robot, body, now)
+            return await anyio.to_thread.run_sync(store, limiter=intake.limiter)
+        outgoing = self.render(source, robot, body, now)
+        future = submit([outgoing], now=now, dedupe_window=self.settings.dedupe_window)
+        (answer,) = await asyncio.wrap_future(future)
+        return cast(Enqueued, answer)
 
 
 class Intake:
@@ -407,9 +435,8 @@ def _intake(intake: Intake, source: Source) -> Callable[[Request], Awaitable[Res
         except ClientDisconnect:
             return Response(status_code=400)  # the sender is gone: nobody reads this
         now = intake.clock()
-        store = partial(served.store, intake.outbox, source, robot, body, now)
         try:
-            answer = await anyio.to_thread.run_sync(store, limiter=intake.limiter)
+            answer = await served.store_async(intake, source, robot, body, now)
         except (_BadBody, PayloadError) as error:
             return rejected(400, served.scrub(str(error.reason)))
         except OutboxUnavailable as error:

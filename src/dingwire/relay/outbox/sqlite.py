@@ -293,6 +293,11 @@ class SqliteOutbox:
 
     def _write(self, work: Callable[[sqlite3.Connection], _T]) -> _T:
         """Run ``work`` in the writer's next transaction; return once it is committed."""
+        return self._submit(work).result()
+
+    def _submit(self, work: Callable[[sqlite3.Connection], _T]) -> Future[_T]:
+        """Hand ``work`` to the writer's next transaction: the future of its result, set
+        once it is committed."""
         job = _Job(work)
         with self._lock:
             self._check_open()
@@ -303,7 +308,7 @@ class SqliteOutbox:
                     retry_after=5.0,
                 )
             self._jobs.put(job)
-        return job.future.result()
+        return job.future
 
     def _write_loop(self) -> None:
         stopping = False
@@ -379,9 +384,20 @@ class SqliteOutbox:
     def enqueue(
         self, messages: Sequence[Outgoing], *, now: float, dedupe_window: float
     ) -> list[Enqueued]:
+        return self.submit_enqueue(messages, now=now, dedupe_window=dedupe_window).result()
+
+    def submit_enqueue(
+        self, messages: Sequence[Outgoing], *, now: float, dedupe_window: float
+    ) -> Future[list[Enqueued]]:
+        """:meth:`enqueue` without waiting: the future of its answers, set after the commit
+        (or to the :class:`OutboxUnavailable` that stopped it). It never blocks, so the
+        relay's event loop hands a request over without a thread of its own; the writer
+        groups it with every other caller's."""
         if not messages:
             self._check_open()
-            return []
+            done: Future[list[Enqueued]] = Future()
+            done.set_result([])
+            return done
         encoded = [(m, encode_message(m)) for m in messages]  # in the caller's thread
 
         def work(conn: sqlite3.Connection) -> list[Enqueued]:
@@ -413,7 +429,7 @@ class SqliteOutbox:
                 answers.append(Enqueued(id))
             return answers
 
-        return self._write(work)
+        return self._submit(work)
 
     def claim(
         self, robot: str, *, now: float, owner: str, lease: float, limit: int
