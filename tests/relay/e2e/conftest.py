@@ -61,7 +61,8 @@ def start_fake(tmp_path: Path, _processes: list[Process]) -> FakeFactory:
 @pytest.fixture
 def start_relay(tmp_path: Path, _processes: list[Process]) -> RelayFactory:
     """``start_relay(fake, robots, orgs=..., relay={...})``: ``dingwire serve`` on a free port,
-    its outbox and budget store in the test's directory."""
+    its outbox and budget store in the test's directory (or ``workdir``), unless
+    ``relay={"queue": ...}`` and ``budget_store=...`` name others (one Redis for several)."""
 
     def start(
         fake: FakeProcess,
@@ -71,10 +72,13 @@ def start_relay(tmp_path: Path, _processes: list[Process]) -> RelayFactory:
         relay: Mapping[str, Any] | None = None,
         name: str = "relay",
         workdir: Path | None = None,
+        budget_store: str | None = None,
     ) -> RelayProcess:
         home = workdir or tmp_path
         home.mkdir(parents=True, exist_ok=True)
-        process = RelayProcess(home, fake, robots, orgs=orgs, relay=relay, name=name)
+        process = RelayProcess(
+            home, fake, robots, orgs=orgs, relay=relay, name=name, budget_store=budget_store
+        )
         _processes.append(process.process)
         return process.start()
 

@@ -306,7 +306,8 @@ class RelayRobot:
 
 class RelayProcess:
     """``python -m dingwire serve --config relay.toml`` with its outbox and budget in
-    ``workdir``; :meth:`restart` starts it again on the same port, outbox and budget."""
+    ``workdir`` (or where ``relay={"queue": ...}`` and ``budget_store`` say: several relays
+    on one Redis); :meth:`restart` starts it again on the same port, outbox and budget."""
 
     def __init__(
         self,
@@ -318,6 +319,7 @@ class RelayProcess:
         relay: Mapping[str, Any] | None = None,
         name: str = "relay",
         port: int | None = None,
+        budget_store: str | None = None,
     ) -> None:
         self.workdir = workdir
         self.port = port or free_port()
@@ -345,7 +347,8 @@ class RelayProcess:
         }
         settings.update(relay or {})
         config.append(toml_table("relay", settings))
-        config.append(toml_table("budget", {"store": f"sqlite:///{workdir / 'budget.sqlite3'}"}))
+        store = budget_store or f"sqlite:///{workdir / 'budget.sqlite3'}"
+        config.append(toml_table("budget", {"store": store}))
         self.config = workdir / f"{name}.toml"
         self.config.write_text("\n".join(config), "utf-8")
         argv = [sys.executable, "-m", "dingwire", "serve", "--config", str(self.config)]
@@ -381,6 +384,10 @@ class RelayProcess:
         reply = self.session.get(f"{self.url}/v1/messages/{message_id}", timeout=10)
         assert reply.status_code == 200, reply.text
         return dict(reply.json())
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
 
     def metrics(self) -> str:
         reply = self.session.get(f"{self.url}/metrics", timeout=10)
