@@ -162,8 +162,10 @@ def test_three_relays_on_one_redis_share_the_queue_and_each_robots_budget(
     outbox = RedisOutbox(redis_url)
     try:
         wait_until(
-            lambda: outbox.counts().get("alpha", {}).get("sent") == 150
-            and outbox.counts().get("beta", {}).get("sent") == 150,
+            lambda: (
+                outbox.counts().get("alpha", {}).get("sent") == 150
+                and outbox.counts().get("beta", {}).get("sent") == 150
+            ),
             timeout=30,
             what="every record marked sent",
         )
