@@ -315,9 +315,9 @@ def test_fail_raises_a_budget_store_error_and_comes_back(
     assert str(raised.value).endswith("); nothing was sent")
     assert raised.value.advice.startswith(f"start Redis at {where}")
     assert 'on_store_error = "local"' in raised.value.advice
-    with pytest.raises(BudgetStoreError):
+    with pytest.raises(BudgetStoreError, match=r"; the budget cannot be read$"):
         store.peek("r", R3, T + 1)
-    with pytest.raises(BudgetStoreError):
+    with pytest.raises(BudgetStoreError, match=r"; the budget cannot be read$"):
         store.usage(R3, T)
     store.lock_out("r", T + 100)  # after a send: never raises, kept for Redis
     store.spend_quota("other-org", T + 200)

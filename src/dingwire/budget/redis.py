@@ -477,7 +477,13 @@ class RedisBudgetStore:
         )
 
     def _come_back(self) -> None:
-        """Redis answers again: write back what was learnt and sent meanwhile."""
+        """Redis answers again: write back what was learnt and sent meanwhile (once, however
+        many threads find it back at the same moment)."""
+        with self._marking:
+            if self._down is not None:
+                self._write_back_borrowed()
+
+    def _write_back_borrowed(self) -> None:
         with self._lock:
             borrowed = [(key, b) for key, b in self._borrowed.items() if b.redis_slot is None]
         for (robot, _), sent in borrowed:
@@ -518,10 +524,9 @@ class RedisBudgetStore:
         for org, until in list(self._spent.items()):
             self._spend(org, until)
 
-    def _refuse(self) -> BudgetStoreError:
+    def _refuse(self, what: str = "nothing was sent") -> BudgetStoreError:
         return BudgetStoreError(
-            f"the budget store Redis at {self.where} cannot be reached ({self._down}); "
-            "nothing was sent",
+            f"the budget store Redis at {self.where} cannot be reached ({self._down}); {what}",
             advice=(
                 f"start Redis at {self.where} or fix [budget] store (Robot(budget_store=...)); "
                 "to send anyway, counting on this machine alone while Redis is away, set "
@@ -711,7 +716,7 @@ class RedisBudgetStore:
 
     def peek(self, robot: str, budget: Budget, now: float) -> Verdict:
         def quiet() -> Verdict:
-            raise self._refuse()
+            raise self._refuse("the budget cannot be read")
 
         return self._run(
             lambda: self._decide(robot, budget, now, None),
@@ -812,7 +817,7 @@ class RedisBudgetStore:
             return int(self._client.get(_used_key(budget.org, start)) or 0)
 
         def quiet() -> int:
-            raise self._refuse()
+            raise self._refuse("the budget cannot be read")
 
         return self._run(on_redis, lambda store: store.usage(budget, now), quiet)
 
