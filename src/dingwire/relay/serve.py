@@ -309,6 +309,7 @@ class Service:
             http="auto",
             timeout_graceful_shutdown=int(CONNECTIONS_GRACE),
             server_header=False,
+            proxy_headers=False,  # nothing here reads the client's address: no X-Forwarded-*
             backlog=2048,
         )
         return _Server(config)
