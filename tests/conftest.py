@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import os
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from hypothesis import settings
 
-from tests.redis_server import MACHINE_REDIS, RedisServer, answers, worker_db
+from tests.redis_server import MACHINE_REDIS, RedisServer, answers, send_commands, worker_db
 
 # CI explores the same examples on every run, so that a landing never depends on the draw;
 # local runs keep drawing new ones (and remember their failures in .hypothesis/).
@@ -55,13 +54,6 @@ def redis_url(_redis_address: tuple[str, int]) -> str:
     """
     host, port = _redis_address
     db = worker_db()
-    with socket.create_connection((host, port), timeout=5) as sock:
-        sock.sendall(f"SELECT {db}\r\nFLUSHDB\r\n".encode())
-        reply = b""
-        while reply.count(b"\r\n") < 2:
-            chunk = sock.recv(64)
-            if not chunk:
-                break
-            reply += chunk
+    reply = send_commands(host, port, [f"SELECT {db}", "FLUSHDB"])
     assert reply == b"+OK\r\n+OK\r\n", f"Redis on {host}:{port} answered {reply!r}"
     return f"redis://{host}:{port}/{db}"

@@ -21,7 +21,7 @@ import subprocess
 import time
 from pathlib import Path
 
-__all__ = ["MACHINE_REDIS", "RedisServer", "answers", "free_port", "worker_db"]
+__all__ = ["MACHINE_REDIS", "RedisServer", "answers", "free_port", "send_commands", "worker_db"]
 
 MACHINE_REDIS = ("127.0.0.1", 6379)
 
@@ -35,21 +35,28 @@ def free_port() -> int:
 def answers(host: str, port: int, timeout: float = 0.5, password: str | None = None) -> bool:
     """Whether a Redis answers ``PING`` on ``host:port`` (no client library needed)."""
     try:
-        with socket.create_connection((host, port), timeout=timeout) as sock:
-            sock.settimeout(timeout)
-            if password is None:
-                sock.sendall(b"PING\r\n")
-                return sock.recv(64).startswith(b"+PONG")
-            sock.sendall(f"AUTH {password}\r\nPING\r\n".encode())
-            reply = b""
-            while reply.count(b"\r\n") < 2:
-                chunk = sock.recv(64)
-                if not chunk:
-                    break
-                reply += chunk
-            return reply == b"+OK\r\n+PONG\r\n"
+        if password is None:
+            return send_commands(host, port, ["PING"], timeout) == b"+PONG\r\n"
+        return (
+            send_commands(host, port, [f"AUTH {password}", "PING"], timeout) == b"+OK\r\n+PONG\r\n"
+        )
     except OSError:
         return False
+
+
+def send_commands(host: str, port: int, commands: list[str], timeout: float = 5.0) -> bytes:
+    """Send inline ``commands`` to the Redis on ``host:port``; its one-line replies, joined
+    (no client library needed). Raises :class:`OSError` when it cannot connect."""
+    with socket.create_connection((host, port), timeout=timeout) as sock:
+        sock.settimeout(timeout)
+        sock.sendall("".join(f"{command}\r\n" for command in commands).encode())
+        reply = b""
+        while reply.count(b"\r\n") < len(commands):
+            chunk = sock.recv(64)
+            if not chunk:
+                break
+            reply += chunk
+        return reply
 
 
 def worker_db() -> int:
