@@ -21,7 +21,14 @@ mode), and the load.
    calls used, periods, calls ahead of the pace ``quota × elapsed share + burst`` (must be
    0), refusals (must be 0: never a 90030).
 
+With ``--redis`` the intake is measured also with ``queue = "redis://…"`` (a ``redis-server``
+of its own on 127.0.0.1, append-only with ``appendfsync always``, or the one ``--redis-url``
+names; its database is emptied first), beside SQLite in the same run, and then three relays
+on that one Redis, each loaded by a ``wrk`` of its own at the same time (a third of the
+connections each): their combined rate, and every 202 found in Redis after.
+
     .venv/bin/python bench/bench_relay.py [--duration 10] [--connections 32] [--window 3]
+        [--redis] [--redis-url redis://127.0.0.1:6379/9]
 """
 
 from __future__ import annotations
@@ -40,12 +47,14 @@ import tempfile
 import threading
 import time
 from collections.abc import Sequence
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # the end-to-end tests' process harness is reused, not copied
 
+from tests.redis_server import RedisServer  # noqa: E402
 from tests.relay.e2e.harness import (  # noqa: E402
     FakeProcess,
     FakeRobot,
@@ -188,17 +197,68 @@ def rss_mb(pid: int) -> tuple[float, float]:
     return now / 1024, peak / 1024
 
 
-def outbox_total(path: Path) -> int:
+def outbox_total(url: str) -> int:
     from dingwire.relay.outbox import open_outbox
 
-    outbox = open_outbox(f"sqlite:///{path}")
+    outbox = open_outbox(url)
     try:
         return sum(sum(states.values()) for states in outbox.counts().values())
     finally:
         outbox.close()
 
 
-def intake(args: argparse.Namespace, work: Path) -> list[tuple[str, dict[str, float]]]:
+def run_wrk_at_once(
+    urls: Sequence[str], script: Path, *, duration: int, connections: int
+) -> dict[str, float]:
+    """One ``wrk`` per url, all at once, ``connections`` shared among them: the sums (the
+    worst p99)."""
+    results: list[dict[str, float]] = []
+    each = max(2, connections // len(urls))
+    scripts = [script]
+    for k in range(1, len(urls)):  # each wrk numbers its own groups: no duplicates between them
+        text = script.read_text("utf-8").replace('tid .. "-"', f'"w{k}-" .. tid .. "-"', 1)
+        scripts.append(script.with_name(f"post-{k}.lua"))
+        scripts[-1].write_text(text, "utf-8")
+
+    def one(url: str, script: Path) -> None:
+        results.append(run_wrk(url, script, duration=duration, connections=each))
+
+    threads = [threading.Thread(target=one, args=pair) for pair in zip(urls, scripts, strict=True)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(results) == len(urls), "a wrk failed"
+    if len(results) == 1:
+        return results[0]
+    return {
+        "rps": sum(r["rps"] for r in results),
+        "p99_ms": max(r["p99_ms"] for r in results),
+        "requests": sum(r["requests"] for r in results),
+        "non_2xx": sum(r["non_2xx"] for r in results),
+        "socket_errors": ", ".join(str(r["socket_errors"]) for r in results),  # type: ignore[dict-item]
+    }
+
+
+def empty_redis(url: str) -> None:
+    import redis
+
+    with redis.Redis.from_url(url) as client:
+        client.flushdb()
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time ``pid`` has used so far (from /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def intake(
+    args: argparse.Namespace,
+    work: Path,
+    redis_url: str | None = None,
+    redis_pid: int | None = None,
+) -> list[tuple[str, dict[str, float]]]:
     payload = intake_payload()
     script = work / "post.lua"
     script.write_text(WRK_SCRIPT.replace("@@PAYLOAD@@", payload), "utf-8")
@@ -208,29 +268,52 @@ def intake(args: argparse.Namespace, work: Path) -> list[tuple[str, dict[str, fl
         flush=True,
     )
     rows: list[tuple[str, dict[str, float]]] = []
-    for label, queue in (("SQLite outbox", None), ("memory:// outbox", "memory://")):
+    targets: list[tuple[str, str | None, int]] = [("SQLite outbox", None, 1)]
+    if args.memory_outbox:
+        targets.append(("memory:// outbox", "memory://", 1))
+    if redis_url is not None:
+        targets.append(("Redis outbox", redis_url, 1))
+        targets.append(("3 relays, one Redis, combined", redis_url, 3))
+    for label, queue, count in targets:
         home = work / f"intake-{len(rows)}"
         home.mkdir()
+        if queue is not None and queue.startswith("redis"):
+            empty_redis(queue)
         fake = FakeProcess(home, [FakeRobot(TOKEN, name="bench")]).start()
         relay_settings = {"queue": queue} if queue else {}
-        relay = RelayProcess(home, fake, [RelayRobot("bench", TOKEN)], relay=relay_settings)
-        relay.start()
+        relays = []
+        for k in range(count):  # each in a directory of its own, as on hosts of their own
+            (home / f"relay{k}").mkdir()
+            robots = [RelayRobot("bench", TOKEN)]
+            relays.append(RelayProcess(home / f"relay{k}", fake, robots, relay=relay_settings))
+        for relay in relays:
+            relay.start()
         try:
-            result = run_wrk(
-                relay.url + PATH, script, duration=args.duration, connections=args.connections
+            watched = [relay.process.pid for relay in relays]
+            if redis_pid is not None and queue == redis_url:
+                watched.append(redis_pid)
+            cpu = [cpu_seconds(pid) for pid in watched]
+            result = run_wrk_at_once(
+                [relay.url + PATH for relay in relays],
+                script,
+                duration=args.duration,
+                connections=args.connections,
             )
-            result["rss_mb"] = rss_mb(relay.process.pid)[1]
-            if queue is None:  # every 202 is in the file (the memory outbox dies with it)
-                stored = outbox_total(relay.outbox)
+            used = [cpu_seconds(pid) - before for pid, before in zip(watched, cpu, strict=True)]
+            result["relay_cpu"] = sum(used[: len(relays)]) / args.duration
+            if len(used) > len(relays):
+                result["redis_cpu"] = used[-1] / args.duration
+            result["rss_mb"] = max(rss_mb(relay.process.pid)[1] for relay in relays)
+            if queue != "memory://":  # every 202 is stored (the memory outbox dies with it)
+                stored = outbox_total(queue or f"sqlite:///{relays[0].outbox}")
                 answered = result["requests"] - result["non_2xx"]
                 result["stored"] = stored
                 assert stored >= answered, f"{answered} answered 202 but only {stored} stored"
             rows.append((f"dingwire serve ({label})", result))
         finally:
-            relay.stop()
+            for relay in relays:
+                relay.stop()
             fake.stop()
-        if not args.memory_outbox:
-            break
 
     port = free_port()
     bare = Process(
@@ -428,6 +511,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="store_true",
         help="also measure the relay with a memory:// outbox (what storing costs)",
     )
+    parser.add_argument(
+        "--redis",
+        action="store_true",
+        help="also measure the intake on a Redis outbox, and three relays on one Redis",
+    )
+    parser.add_argument(
+        "--redis-url", metavar="URL", help="the Redis for --redis (its database is emptied)"
+    )
     parser.add_argument("--serve-bare", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.serve_bare:
@@ -444,18 +535,33 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         if not args.no_intake:
-            rows = intake(args, work)
+            with ExitStack() as stack:
+                redis_url, redis_pid = args.redis_url, None
+                if args.redis and redis_url is None:
+                    server = stack.enter_context(RedisServer(work / "redis", fsync="always"))
+                    redis_url = server.url
+                    assert server.process is not None
+                    redis_pid = server.process.pid
+                rows = intake(args, work, redis_url, redis_pid)
+            width = max(44, *(len(name) for name, _ in rows))
             print(
-                f"\n{'durable intake, 2 KB Alertmanager payloads':<34} {'req/s':>8} "
-                f"{'p99 ms':>8} {'requests':>9} {'non-2xx':>8} {'stored':>8} {'RSS MB':>7}"
+                f"\n{'durable intake, 2 KB Alertmanager payloads':<{width}} {'req/s':>8} "
+                f"{'p99 ms':>8} {'requests':>9} {'non-2xx':>8} {'stored':>8} {'RSS MB':>7} "
+                f"{'relay CPU':>9} {'Redis CPU':>9}"
             )
-            print(f"{'-' * 34} {'-' * 8} {'-' * 8} {'-' * 9} {'-' * 8} {'-' * 8} {'-' * 7}")
+            print(
+                f"{'-' * width} {'-' * 8} {'-' * 8} {'-' * 9} {'-' * 8} {'-' * 8} {'-' * 7} "
+                f"{'-' * 9} {'-' * 9}"
+            )
             for name, r in rows:
                 stored = f"{int(r['stored']):>8}" if "stored" in r else f"{'-':>8}"
+                relay_cpu = f"{r['relay_cpu']:>9.2f}" if "relay_cpu" in r else f"{'-':>9}"
+                redis_cpu = f"{r['redis_cpu']:>9.2f}" if "redis_cpu" in r else f"{'-':>9}"
                 print(
-                    f"{name:<34} {r['rps']:>8.0f} {r['p99_ms']:>8.1f} {int(r['requests']):>9} "
-                    f"{int(r['non_2xx']):>8} {stored} {r['rss_mb']:>7.0f}"
+                    f"{name:<{width}} {r['rps']:>8.0f} {r['p99_ms']:>8.1f} {int(r['requests']):>9} "
+                    f"{int(r['non_2xx']):>8} {stored} {r['rss_mb']:>7.0f} {relay_cpu} {redis_cpu}"
                 )
+            print("CPU: cores used on average during the run (2 cores in all)")
             ratio = rows[0][1]["rps"] / rows[-1][1]["rps"]
             print(f"relay / bare: {ratio:.0%} of the bare app's rate")
         results = [storm(int(n), args.window, work) for n in args.storms.split(",") if n]

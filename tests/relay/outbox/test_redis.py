@@ -280,3 +280,33 @@ def test_the_relays_log_masks_the_queue_password(tmp_path: Path) -> None:
     path.write_text(f'[relay]\nqueue = "redis://:{PASSWORD}@127.0.0.1:6379/0"\n', "utf-8")
     config = load_config(path)
     assert PASSWORD in config_secrets(config, RelaySettings.from_config(config))
+
+
+def test_a_flushed_script_cache_is_loaded_again(redis_url: str) -> None:
+    """What Redis forgets when it restarts: every script, whatever path calls it."""
+    import redis
+
+    with RedisOutbox(redis_url) as outbox, redis.Redis.from_url(redis_url) as client:
+        first = enqueue(outbox)
+        client.script_flush()
+        second = enqueue(outbox)  # the writer's pipeline
+        client.script_flush()
+        claimed = outbox.claim("ops", now=100.0, owner="a", lease=30.0, limit=10)  # a script
+        assert [r.id for r in claimed] == [first, second]
+
+
+def test_submit_enqueue_hands_over_without_waiting(redis_url: str) -> None:
+    with RedisOutbox(redis_url) as outbox:
+        futures = [
+            outbox.submit_enqueue([message(text=f"m{i}")], now=100.0, dedupe_window=300.0)
+            for i in range(300)
+        ]
+        ids = [future.result(timeout=30)[0].id for future in futures]
+        assert len(set(ids)) == 300
+        assert outbox.counts()["ops"]["queued"] == 300
+        # in order of submission: claims come by arrival
+        claimed = outbox.claim("ops", now=100.0, owner="a", lease=30.0, limit=300)
+        assert [r.id for r in claimed] == ids
+        assert outbox.submit_enqueue([], now=1.0, dedupe_window=0.0).result() == []
+    with pytest.raises(OutboxUnavailable):
+        outbox.submit_enqueue([message()], now=1.0, dedupe_window=0.0)
