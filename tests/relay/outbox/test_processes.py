@@ -1,5 +1,5 @@
-"""The SQLite outbox across real processes: a kill -9 loses nothing that was answered, and
-two processes claiming at once never hold one record together."""
+"""The SQLite and Redis outboxes across real processes: a kill -9 loses nothing that was
+answered, and two processes claiming at once never hold one record together."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from dingwire.relay.model import DigestLine, Outgoing
-from dingwire.relay.outbox import SqliteOutbox
+from dingwire.relay.outbox import Outbox, SqliteOutbox, open_outbox
 
 ROOT = Path(__file__).resolve().parents[3]
 WAIT = 60.0
@@ -65,7 +65,7 @@ class Lines:
             return list(self.lines)
 
 
-def claim_all(path: Path, owner: str, *, now: float) -> list[str]:
+def claim_all(path: str, owner: str, *, now: float) -> list[str]:
     """What a process claiming (and acking) everything due at ``now`` got."""
     done = subprocess.run(
         [
@@ -73,7 +73,7 @@ def claim_all(path: Path, owner: str, *, now: float) -> list[str]:
             "-m",
             "tests.relay.outbox.worker",
             "claim",
-            str(path),
+            path,
             owner,
             str(now),
             "30",
@@ -91,9 +91,17 @@ def claim_all(path: Path, owner: str, *, now: float) -> list[str]:
     return [line.split()[1] for line in lines if line.startswith("claimed ")]
 
 
-@pytest.fixture
-def path(tmp_path: Path) -> Path:
-    return tmp_path / "outbox.sqlite3"
+@pytest.fixture(params=["sqlite", "redis"])
+def path(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Where the processes meet: a SQLite file, or a Redis database (emptied first)."""
+    if request.param == "redis":
+        url: str = request.getfixturevalue("redis_url")
+        return url
+    return str(tmp_path / "outbox.sqlite3")
+
+
+def opened(path: str) -> Outbox:
+    return open_outbox(path) if "://" in path else SqliteOutbox(path)
 
 
 @pytest.fixture
@@ -107,10 +115,10 @@ def processes() -> Iterator[list[subprocess.Popen[str]]]:
 
 
 def test_kill_9_in_a_burst_loses_nothing_that_was_answered(
-    path: Path, processes: list[subprocess.Popen[str]]
+    path: str, processes: list[subprocess.Popen[str]]
 ) -> None:
-    SqliteOutbox(path).close()  # the file exists before the burst
-    process = worker("enqueue", str(path), "8")
+    opened(path).close()  # the file exists before the burst
+    process = worker("enqueue", path, "8")
     processes.append(process)
     lines = Lines(process)
     lines.wait(400)
@@ -120,7 +128,7 @@ def test_kill_9_in_a_burst_loses_nothing_that_was_answered(
     answered = lines.lines
     assert process.returncode == -signal.SIGKILL
     assert len(answered) >= 400
-    with SqliteOutbox(path) as outbox:
+    with opened(path) as outbox:  # type: ignore[attr-defined]
         missing = [id for id in answered if outbox.get(id) is None]
         assert missing == []
         stored = outbox.counts()["ops"]["queued"]
@@ -142,9 +150,9 @@ def test_kill_9_in_a_burst_loses_nothing_that_was_answered(
 
 
 def test_two_processes_claiming_at_once_share_no_record(
-    path: Path, processes: list[subprocess.Popen[str]]
+    path: str, processes: list[subprocess.Popen[str]]
 ) -> None:
-    with SqliteOutbox(path) as outbox:
+    with opened(path) as outbox:  # type: ignore[attr-defined]
         ids = [
             e.id
             for e in outbox.enqueue(
@@ -161,7 +169,7 @@ def test_two_processes_claiming_at_once_share_no_record(
                 dedupe_window=0.0,
             )
         ]
-    claimers = [worker("claim", str(path), owner, "10", "60") for owner in ("a", "b")]
+    claimers = [worker("claim", path, owner, "10", "60") for owner in ("a", "b")]
     processes.extend(claimers)
     outputs = [Lines(p) for p in claimers]
     for out in outputs:
@@ -183,14 +191,14 @@ def test_two_processes_claiming_at_once_share_no_record(
     assert sorted(claimed) == sorted(ids)  # each exactly once
     assert min(shares) > 0, shares  # they did claim at the same time
     assert all(out.lines.count("done") == 1 for out in outputs)
-    with SqliteOutbox(path) as outbox:
+    with opened(path) as outbox:  # type: ignore[attr-defined]
         assert outbox.counts()["ops"]["sent"] == 600
 
 
 def test_a_dead_holders_records_are_taken_when_its_lease_runs_out(
-    path: Path, processes: list[subprocess.Popen[str]]
+    path: str, processes: list[subprocess.Popen[str]]
 ) -> None:
-    with SqliteOutbox(path) as outbox:
+    with opened(path) as outbox:  # type: ignore[attr-defined]
         outbox.enqueue(
             [
                 Outgoing(
@@ -204,7 +212,7 @@ def test_a_dead_holders_records_are_taken_when_its_lease_runs_out(
             now=1.0,
             dedupe_window=0.0,
         )
-    holder = worker("claim", str(path), "dying", "100", "-30")
+    holder = worker("claim", path, "dying", "100", "-30")
     processes.append(holder)
     held = Lines(holder).wait(line="holding")
     assert len([line for line in held if line.startswith("claimed ")]) == 5

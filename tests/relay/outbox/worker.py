@@ -1,4 +1,6 @@
-"""A process working on a SQLite outbox, for tests/relay/outbox/test_processes.py.
+"""A process working on an outbox, for tests/relay/outbox/test_processes.py.
+
+PATH is a SQLite file, or an outbox URL (``redis://…``).
 
 ``python -m tests.relay.outbox.worker enqueue PATH THREADS``: enqueues from THREADS threads
 without end, printing each id (one line, flushed) only after ``enqueue`` returned.
@@ -16,7 +18,11 @@ import threading
 import time
 
 from dingwire.relay.model import DigestLine, Outgoing
-from dingwire.relay.outbox import SqliteOutbox
+from dingwire.relay.outbox import Outbox, SqliteOutbox, open_outbox
+
+
+def _open(path: str) -> Outbox:
+    return open_outbox(path) if "://" in path else SqliteOutbox(path)
 
 
 def _message(text: str) -> Outgoing:
@@ -29,7 +35,7 @@ def _message(text: str) -> Outgoing:
 
 
 def enqueue(path: str, threads: int) -> None:
-    outbox = SqliteOutbox(path)
+    outbox = _open(path)
     printing = threading.Lock()
 
     def work(n: int) -> None:
@@ -49,7 +55,7 @@ def enqueue(path: str, threads: int) -> None:
 
 
 def claim(path: str, owner: str, now: float, lease: float) -> None:
-    outbox = SqliteOutbox(path)
+    outbox = _open(path)
     if lease < 0:
         for record in outbox.claim("ops", now=now, owner=owner, lease=-lease, limit=1000):
             print("claimed", record.id, flush=True)
