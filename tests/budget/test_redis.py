@@ -8,6 +8,7 @@ kill Redis start their own (:class:`~tests.redis_server.RedisServer`), never the
 from __future__ import annotations
 
 import asyncio
+import math
 import os
 import subprocess
 import sys
@@ -15,9 +16,12 @@ import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
+from hypothesis import HealthCheck, given, note, settings
+from hypothesis import strategies as st
 
 from dingwire import AsyncRobot, BudgetStoreError, ConfigError, Robot, Text
 from dingwire.budget import LocalBudgetStore, MemoryBudgetStore, RedisBudgetStore, open_store
@@ -500,3 +504,88 @@ def test_two_hosts_without_redis_would_go_over(dingtalk_fake: FakeServer, tmp_pa
     records = ops.messages()
     over = most_in_any_window([r.time for r in records], 2.0) > 5
     assert over or any(r.errcode == 130101 for r in records)
+
+
+# -- the same verdicts as the memory store, whatever the order -------------------------------
+
+ACME = Quota(6, 60.0)
+ROBOTS = {
+    "r1": Budget(Rate(2, 10.0), "acme", ACME),
+    "r2": Budget(Rate(3, 10.0), "acme", ACME),
+    "r3": Budget(None, "acme", ACME),
+    "r4": Budget(Rate(2, 5.0), "plain"),
+}
+robots = st.sampled_from(sorted(ROBOTS))
+steps = st.sampled_from([0.0, 0.0, 0.5, 1.0, 3.0, 7.0, 30.0])
+handles = st.sampled_from([0, 1])  # two hosts: each has its own view of the state
+operations = st.lists(
+    st.one_of(
+        st.tuples(
+            st.just("reserve"), robots, steps, handles, st.sampled_from([1.0, 5.0, math.inf])
+        ),
+        st.tuples(st.just("peek"), robots, steps, handles),
+        st.tuples(
+            st.just("settle"),
+            st.integers(0, 30),
+            steps,
+            handles,
+            st.sampled_from([None, 0.0, 0.2, 2.0]),
+        ),
+        st.tuples(st.just("lock_out"), robots, steps, handles, st.sampled_from([1.0, 20.0])),
+        st.tuples(st.just("spend"), st.sampled_from(["acme", "plain"]), steps, handles),
+        st.tuples(st.just("usage"), robots, steps, handles),
+    ),
+    max_size=40,
+)
+
+
+@settings(
+    max_examples=200,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(script=operations)
+def test_two_hosts_on_redis_say_what_one_memory_store_says(
+    redis_url: str, script: list[tuple[Any, ...]]
+) -> None:
+    # The memory store is the reference (one process, one lock); two Redis handles, each
+    # with its own state last seen, must give the very same verdicts in the same order.
+    raw(redis_url).flushdb()
+    reference = MemoryBudgetStore()
+    hosts = [RedisBudgetStore(redis_url), RedisBudgetStore(redis_url)]
+    now = T
+    granted: list[tuple[str, int, int, float]] = []  # robot, memory's slot, Redis', start
+    try:
+        for kind, what, step, host, *extra in script:
+            now += step
+            redis_store = hosts[host]
+            note(f"{kind} {what!r} at T+{now - T:g} on host {host} {extra}")
+            if kind == "reserve":
+                budget, hold = ROBOTS[what], extra[0]
+                expected = reference.reserve(what, budget, now, hold=hold)
+                verdict = redis_store.reserve(what, budget, now, hold=hold)
+                assert verdict == expected, (kind, what, now - T)
+                assert (verdict.slot is None) == (expected.slot is None)
+                if expected.slot is not None and verdict.slot is not None:
+                    granted.append((what, expected.slot, verdict.slot, now))
+            elif kind == "peek":
+                assert redis_store.peek(what, ROBOTS[what], now) == reference.peek(
+                    what, ROBOTS[what], now
+                ), (kind, what, now - T)
+            elif kind == "settle" and granted:
+                robot, ours, theirs, started = granted[what % len(granted)]
+                arrived = None if extra[0] is None else max(now, started) + extra[0]
+                reference.settle(robot, ours, arrived)
+                redis_store.settle(robot, theirs, arrived)
+            elif kind == "lock_out":
+                reference.lock_out(what, now + extra[0])
+                redis_store.lock_out(what, now + extra[0])
+            elif kind == "spend":
+                reference.spend_quota(what, now + 15.0)
+                redis_store.spend_quota(what, now + 15.0)
+            elif kind == "usage":
+                budget = ROBOTS[what]
+                assert redis_store.usage(budget, now) == reference.usage(budget, now)
+    finally:
+        for handle in hosts:
+            handle.close()

@@ -130,9 +130,12 @@ if v ~= ARGV[2] or count < tonumber(ARGV[3]) or count > tonumber(ARGV[11])
     or spent ~= ARGV[4] or barrier ~= ARGV[5] then
   return {'state', v, used, spent, barrier, redis.call('HGETALL', KEYS[1])}
 end
-if ARGV[6] ~= 'take' then return {'same', used} end
+if #ARGV >= 12 then  -- slots past every window: forgotten, as judged
+  for i = 12, #ARGV do redis.call('HDEL', KEYS[1], 's:' .. ARGV[i]) end
+  v = redis.call('HINCRBY', KEYS[1], 'v', 1)
+end
+if ARGV[6] ~= 'take' then return {'same', used, v} end
 local id = next_id(KEYS[6])
-for i = 12, #ARGV do redis.call('HDEL', KEYS[1], 's:' .. ARGV[i]) end
 redis.call('HSET', KEYS[1], 's:' .. id, ARGV[7] .. '|' .. ARGV[8] .. '||' .. KEYS[2])
 local nv = redis.call('HINCRBY', KEYS[1], 'v', 1)
 local nu = redis.call('INCR', KEYS[2])
@@ -609,9 +612,9 @@ class RedisBudgetStore:
             verdict = self._judge(state, budget, now)
             low, high = self._bounds(state, budget, now, verdict)
             take = verdict.go and hold is not None
-            gone = (
-                [s for s, slot in state.slots.items() if _gone(slot, now, window)] if take else []
-            )
+            # Slots past every window are forgotten (a late settle of one changes nothing),
+            # by every decision, as the other stores forget them.
+            gone = [s for s, slot in state.slots.items() if _gone(slot, now, window)]
             expires = now + hold if hold is not None else now
             args: list[Any] = [
                 self._marker or "",
@@ -630,11 +633,14 @@ class RedisBudgetStore:
             answer = self._script("decide", keys, args)
             kind = answer[0]
             if kind == "same":
-                if answer[1] == state.used:
-                    return verdict
-                state = replace(state, used=str(answer[1]))  # another count, the same verdict
-                self._states[robot] = state
-                return self._judge(state, budget, now)
+                used = str(answer[1])
+                if gone or used != state.used:
+                    slots = {s: v for s, v in state.slots.items() if s not in gone}
+                    fresh = replace(state, version=str(answer[2]), used=used, slots=slots)
+                    self._states[robot] = fresh
+                    if used != state.used:  # another count, the same verdict
+                        return self._judge(fresh, budget, now)
+                return verdict
             if kind == "lost":
                 self._lost(args[0], answer[1], now)
                 continue
@@ -657,11 +663,11 @@ class RedisBudgetStore:
             self._states[robot] = fresh
             if fresh.locked:
                 self._lockouts[robot] = max(fresh.locked, self._lockouts.get(robot, 0.0))
-            if hold is None:
-                return self._judge(fresh, budget, now)  # read atomically: that is the answer
+            if any(_gone(slot, now, window) for slot in fresh.slots.values()):
+                continue  # forget those first (one more round trip), then decide
             again = self._judge(fresh, budget, now)
-            if not again.go:
-                return again
+            if hold is None or not again.go:
+                return again  # read atomically: that is the answer
 
     def _bounds(
         self, state: _State, budget: Budget, now: float, verdict: Verdict
