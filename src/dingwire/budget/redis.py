@@ -8,12 +8,14 @@ Rules kept here:
 - The decision is the core's: :func:`~dingwire.core.budget.judge`, in Python, on the state
   this store reads. Redis only holds state. Each operation is one Lua script (``EVALSHA``),
   atomic on the server, and *optimistic*: the store judges on the state it last saw and
-  sends the script what it expects (the robot's version, the org's count, its "spent", the
-  barrier); the script records the slot only if that is still the state, and otherwise
-  answers with the state as it is now, to judge again. So a decision is one round trip when
-  nobody else sent in between (the common case: one sender, or a warm cache), two when
-  someone did, and a window check written a second time in Lua, which could drift from
-  ``judge``, never exists. (Why not Lua mirroring ``judge``: the rules — in-flight slots
+  sends the script what it expects (the robot's version, its "spent", the barrier, and the
+  org's count — exactly, or within the bounds for which ``judge`` itself says the same, see
+  ``_bounds``: every send of an org moves its count); the script records the slot only if
+  that is still the state, and otherwise answers with the state as it is now, to judge
+  again. A settle keeps the state this store saw up to date. So a decision is one round
+  trip when nobody else sent for the robot in between (the common case), two when someone
+  did, and a window check written a second time in Lua, which could drift from ``judge``,
+  never exists. (Why not Lua mirroring ``judge``: the rules — in-flight slots
   counting as arriving now, expiry, barrier, provisional waits, quota periods in a time
   zone — would then live twice, and the contract suite could only sample their agreement.)
 - Times are the caller's (``now``, as the contract says), never the Redis server's: hosts
