@@ -550,7 +550,9 @@ def test_two_hosts_on_redis_say_what_one_memory_store_says(
 ) -> None:
     # The memory store is the reference (one process, one lock); two Redis handles, each
     # with its own state last seen, must give the very same verdicts in the same order.
-    raw(redis_url).flushdb()
+    client = raw(redis_url)
+    client.flushdb()
+    client.close()
     reference = MemoryBudgetStore()
     hosts = [RedisBudgetStore(redis_url), RedisBudgetStore(redis_url)]
     now = T

@@ -24,8 +24,9 @@ Rules kept here:
 - Keys are ``dingwire:budget:…``: ``robot:KEY`` (a hash: version, lockout, slots),
   ``used:ORG:PERIOD``, ``spent:ORG``, ``barrier``, ``marker``, ``ids``. Every key but the
   last two expires (a day after its content stops mattering; extended, never shortened), so
-  nothing grows for ever. Robot keys are hashes of the webhook, never a token. (Standalone
-  Redis or a primary; not Redis Cluster: a settle reaches the org's count through the slot.)
+  nothing grows for ever. Robot keys are hashes of the webhook, never a token. (Redis 5 or
+  later, standalone or a primary; not Redis Cluster: a settle reaches the org's count
+  through the slot.)
 - A Redis that lost its state (restarted without persistence, flushed) is recognised by the
   ``marker`` key this store saw before: it sets a *barrier* (every robot's window counts as
   full for a window from then on), writes back the lockouts and the sends in flight this
