@@ -259,7 +259,7 @@ def test_the_default_queue_is_in_the_working_directory(
     ("queue", "said"),
     [
         ("memory://", "inside the relay's process"),
-        ("redis://127.0.0.1:6379/0", "issue 11"),
+        ("redis:///0", "names no host"),
         ("ftp://x", "[relay] queue"),
     ],
 )
@@ -267,6 +267,15 @@ def test_queues_there_is_nothing_to_open_of(queue: str, said: str) -> None:
     result = invoke("outbox", "--queue", queue, "list")
     assert result.exit_code == 2
     assert said in result.stderr
+
+
+def test_a_redis_queue_that_does_not_answer_is_a_network_error() -> None:
+    from tests.redis_server import free_port
+
+    result = invoke("outbox", "--queue", f"redis://:pw-1234@127.0.0.1:{free_port()}/0", "list")
+    assert result.exit_code == 3
+    assert "try again" in result.stderr
+    assert "pw-1234" not in result.output + result.stderr
 
 
 def test_a_bad_relay_table_is_a_config_error(tmp_path: Path) -> None:
