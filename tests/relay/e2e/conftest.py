@@ -73,11 +73,19 @@ def start_relay(tmp_path: Path, _processes: list[Process]) -> RelayFactory:
         name: str = "relay",
         workdir: Path | None = None,
         budget_store: str | None = None,
+        budget: Mapping[str, Any] | None = None,
     ) -> RelayProcess:
         home = workdir or tmp_path
         home.mkdir(parents=True, exist_ok=True)
         process = RelayProcess(
-            home, fake, robots, orgs=orgs, relay=relay, name=name, budget_store=budget_store
+            home,
+            fake,
+            robots,
+            orgs=orgs,
+            relay=relay,
+            name=name,
+            budget_store=budget_store,
+            budget=budget,
         )
         _processes.append(process.process)
         return process.start()

@@ -320,6 +320,7 @@ class RelayProcess:
         name: str = "relay",
         port: int | None = None,
         budget_store: str | None = None,
+        budget: Mapping[str, Any] | None = None,
     ) -> None:
         self.workdir = workdir
         self.port = port or free_port()
@@ -348,7 +349,7 @@ class RelayProcess:
         settings.update(relay or {})
         config.append(toml_table("relay", settings))
         store = budget_store or f"sqlite:///{workdir / 'budget.sqlite3'}"
-        config.append(toml_table("budget", {"store": store}))
+        config.append(toml_table("budget", {"store": store, **(budget or {})}))
         self.config = workdir / f"{name}.toml"
         self.config.write_text("\n".join(config), "utf-8")
         argv = [sys.executable, "-m", "dingwire", "serve", "--config", str(self.config)]

@@ -282,11 +282,16 @@ def test_the_relays_log_masks_the_queue_password(tmp_path: Path) -> None:
     assert PASSWORD in config_secrets(config, RelaySettings.from_config(config))
 
 
-def test_a_flushed_script_cache_is_loaded_again(redis_url: str) -> None:
-    """What Redis forgets when it restarts: every script, whatever path calls it."""
+def test_a_flushed_script_cache_is_loaded_again(tmp_path: Path) -> None:
+    """What Redis forgets when it restarts: every script, whatever path calls it (a Redis of
+    our own: SCRIPT FLUSH empties the cache of every database)."""
     import redis
 
-    with RedisOutbox(redis_url) as outbox, redis.Redis.from_url(redis_url) as client:
+    with (
+        RedisServer(tmp_path / "redis") as server,
+        RedisOutbox(server.url) as outbox,
+        redis.Redis.from_url(server.url) as client,
+    ):
         first = enqueue(outbox)
         client.script_flush()
         second = enqueue(outbox)  # the writer's pipeline
