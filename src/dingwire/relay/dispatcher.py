@@ -51,6 +51,7 @@ from dingwire.core.errors import (
     ApiError,
     BadResponseError,
     BodyTooLargeError,
+    BudgetStoreError,
     ConfigError,
     ConnectError,
     ContentRejectedError,
@@ -110,7 +111,11 @@ _HELD_BY = {
     "lockout": "DingTalk's lockout",
     "quota": "its org's quota",
     "pace": "the quota's pace",
+    "store": "its budget store (unreachable)",
 }
+#: How soon a robot whose budget store cannot be reached ([budget] on_store_error = "fail")
+#: tries again; its messages wait, and the wait never counts toward max_age.
+STORE_RETRY = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,6 +158,7 @@ class _Robot:
     last_send: float = -math.inf
     mode: str = "idle"
     held: tuple[str, float] | None = None
+    store_away: float | None = None  # this round: the budget store failed, held until then
 
 
 def _default_factory(config: Config) -> Callable[[str], AsyncRobot]:
@@ -486,7 +492,12 @@ class Dispatcher:
         self, state: _Robot, robot: AsyncRobot, claimed: list[Record], now: float
     ) -> Round:
         name = state.name
-        verdict: Verdict = await self._store(robot, robot.budget_state, now)
+        try:
+            verdict: Verdict = await self._store(robot, robot.budget_state, now)
+        except BudgetStoreError:
+            until = now + STORE_RETRY
+            await self._hold(state, "store", until)
+            return Round("held", next_at=until, reason="store")
         self._report_quota(robot, verdict, now)
         if not verdict.go:
             until = verdict.until if not verdict.provisional else now + min(verdict.wait, 0.05)
@@ -526,6 +537,7 @@ class Dispatcher:
         room = max(1, slots - keep) if backlog else slots
         lease_end = now + self.settings.lease * 0.8
         messages = records = 0
+        state.store_away = None
         for unit in units:
             if self._stopping or room <= 0 or self._clock() > lease_end:
                 break
@@ -535,9 +547,12 @@ class Dispatcher:
             room -= sent
             if stop:
                 break
+        if state.store_away is not None:
+            return Round("held", messages, records, next_at=state.store_away, reason="store")
         if messages:
-            after = await self._store(robot, robot.budget_state, self._clock())
-            self._report_quota(robot, after, self._clock())
+            with contextlib.suppress(BudgetStoreError):  # only for the quota's warnings
+                after = await self._store(robot, robot.budget_state, self._clock())
+                self._report_quota(robot, after, self._clock())
         more = any(r.id in state.claimed for r in claimed)
         if backlog:
             return Round("backlog", messages, records, next_at=state.last_send + spacing)
@@ -590,7 +605,7 @@ class Dispatcher:
         await self._release(state, sorted(state.claimed), until)
         self.metrics.throttled(state.name, reason)
         if state.held is None or state.held[0] != reason or abs(state.held[1] - until) > 1:
-            level = logging.WARNING if reason in ("lockout", "quota") else logging.INFO
+            level = logging.WARNING if reason in ("lockout", "quota", "store") else logging.INFO
             logger.log(
                 level,
                 "robot %r: held back by %s until %s; %d message(s) wait",
@@ -692,6 +707,10 @@ class Dispatcher:
                 return sent, 0, True
             try:
                 result = await robot.send(unit.bodies[index], block=False)
+            except BudgetStoreError:  # nothing was sent: the messages wait, no attempt counted
+                state.store_away = self._clock() + STORE_RETRY
+                await self._hold(state, "store", state.store_away)
+                return sent, 0, True
             except DingwireError as error:
                 return sent, 0, await self._failed(state, unit, error)
             except Exception as error:  # a bug or a foreign error: never lose the message
