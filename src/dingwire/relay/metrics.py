@@ -13,7 +13,7 @@ Names (all prefixed ``dingwire_relay_``):
 - ``failures_total{robot,errcode}``: failed attempts (``errcode`` is DingTalk's, or
   ``network``, ``timeout``, ``http_5xx``, ``gateway`` for failures without one).
 - ``throttled_total{robot,reason}``: sends held back (``budget``, ``lockout``, ``quota``,
-  ``pace``).
+  ``pace``, ``store``: the budget store could not be reached).
 - ``dead_total{robot}``: records dead-lettered.
 - ``quota_used{org}``, ``quota_limit{org}``: the org's sends in its current period.
 - ``delivery_seconds``: intake to DingTalk's answer, per record (histogram).
