@@ -77,7 +77,7 @@ __all__ = [
     "check_on_store_error",
 ]
 
-logger = logging.getLogger("dingwire.budget")
+logger = logging.getLogger(__name__)
 
 OnStoreError = Literal["fail", "local"]
 #: What a robot does when its Redis budget store cannot be reached (see the module docstring).
