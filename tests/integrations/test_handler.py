@@ -86,17 +86,22 @@ def test_350_records_return_at_once_and_arrive_folded_within_the_budget(
             _deep(i, 20)
         except ValueError as error:
             errors.append(error)
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.thread_time()
     for _ in range(300):
         app_logger.error("disk full on %s", "db-1")
     for i, error in enumerate(errors):
         app_logger.error(f"import of batch {i} failed", exc_info=error)  # distinct templates
-    elapsed = time.perf_counter() - started
+    elapsed, used = time.perf_counter() - started, time.thread_time() - cpu
     handler.close()
 
     requests = ops.messages()
     print(f"350 records logged in {elapsed * 1000:.2f} ms; {len(requests)} messages")
-    assert elapsed < 0.2
+    # About 5 ms on a quiet machine (docs/benchmarks.md); a busy one may take the core away
+    # for a while, so the wall clock only has to show that nothing waited for the budget
+    # (2/1s: a handler that sent from emit would wait whole seconds), and the loop's own
+    # CPU time that it did next to nothing.
+    assert elapsed < 1.0
+    assert used < 0.1
     assert requests
     assert all(r.errcode == 0 for r in requests)
     assert window_ok(requests, 2, 1.0)
@@ -331,10 +336,12 @@ def test_a_robot_that_stays_down_never_blocks_and_close_keeps_its_timeout(
     ops, handler = _handle(fake, app_logger, window=0.05, timeout=1.0)
     ops.inject_fault(Fault.http(503, count=10_000))
     seen = attach(app_logger, ListHandler())
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.thread_time()
     for i in range(200):
         app_logger.error("still failing %d", i)
-    assert time.perf_counter() - started < 0.2
+    # Never a wait for the robot that is down (its timeout is 1 s), nor work in the caller.
+    assert time.perf_counter() - started < 1.0
+    assert time.thread_time() - cpu < 0.1
     started = time.monotonic()
     handler.close()
     assert time.monotonic() - started < 2.5
