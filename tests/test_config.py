@@ -290,6 +290,7 @@ def test_the_relay_table_breaks_only_the_relay(tmp_path: Path) -> None:
         ),
         ('[relay]\ndedupe_window = "often"\n', "dedupe_window: 'often' is not a duration"),
         ("[relay]\nmax_age = -1\n", "max_age: must not be negative"),
+        ('[relay]\nkeep_sent = "a week"\n', "keep_sent: 'a week' is not a duration"),
         ('[relay]\ntimezone = "Mars/Olympus"\n', "'Mars/Olympus' is not a time zone"),
         (
             "[relay]\nauth_token = 5\n",

@@ -316,6 +316,7 @@ RELAY_KEYS = (
     "max_age",
     "max_body",
     "lease",
+    "keep_sent",
     "burst",
     "priority_label",
     "priority_order",
@@ -540,7 +541,7 @@ def _relay(table: Any, expand: Expand) -> dict[str, Any]:
     for key, value in table.items():
         if key not in RELAY_KEYS:
             raise ConfigError(_unknown(key, RELAY_KEYS))
-        if key in ("dedupe_window", "max_age", "lease"):
+        if key in ("dedupe_window", "max_age", "lease", "keep_sent"):
             settings[key] = _duration(value, key, expand)
         elif key == "timezone":
             settings[key] = _text(value, key, 'a zone such as "Asia/Shanghai"', expand)

@@ -337,8 +337,9 @@ def retry(ctx: click.Context, id: str | None, dead: bool) -> int:
 def purge(ctx: click.Context, dead: bool, sent_age: str | None) -> int:
     """Delete dead messages (--dead), or old sent ones (--sent AGE).
 
-    Nothing queued, sending or retrying is ever purged. A SQLite outbox keeps every sent
-    message (GET /v1/messages/ID answers for it) until purged.
+    Nothing queued, sending or retrying is ever purged. The relay itself purges the
+    messages sent more than [relay] keep_sent ago (default 7d); until then GET
+    /v1/messages/ID answers for them.
 
     \b
     Examples:
@@ -356,7 +357,7 @@ def purge(ctx: click.Context, dead: bool, sent_age: str | None) -> int:
             count = outbox.purge_dead()
             click.echo(f"{count} dead message{'s' if count != 1 else ''} deleted")
         if age is not None:
-            count = outbox.purge_sent(before=time.time() - age)  # type: ignore[attr-defined]
+            count = outbox.purge_sent(before=time.time() - age)
             click.echo(f"{count} sent message{'s' if count != 1 else ''} deleted")
         return 0
 

@@ -72,6 +72,7 @@ from dingwire.relay.metrics import RelayMetrics
 from dingwire.relay.model import Record
 from dingwire.relay.outbox._contract import Outbox, OutboxUnavailable
 from dingwire.relay.settings import RelaySettings
+from dingwire.relay.templates import format_duration
 
 if TYPE_CHECKING:
     from dingwire.config import Config
@@ -113,6 +114,8 @@ _HELD_BY = {
     "pace": "the quota's pace",
     "store": "its budget store (unreachable)",
 }
+#: How often the supervisor purges the sent messages older than ``[relay] keep_sent``.
+PURGE_EVERY = 600.0
 #: How soon a robot whose budget store cannot be reached ([budget] on_store_error = "fail")
 #: tries again; its messages wait, and the wait never counts toward max_age.
 STORE_RETRY = 2.0
@@ -367,8 +370,34 @@ class Dispatcher:
             state.task = asyncio.create_task(self._work(state), name=f"dingwire-robot-{name}")
         return state
 
+    async def purge_sent(self) -> int:
+        """Delete the sent messages older than ``[relay] keep_sent`` (none when it is 0):
+        the outbox would otherwise grow for ever. How many; 0 when the outbox cannot."""
+        keep = self.settings.keep_sent
+        if keep <= 0:
+            return 0
+        try:
+            purged = await self._call(self.outbox.purge_sent, before=self._clock() - keep)
+        except OutboxUnavailable as error:
+            self._outbox_trouble(error)
+            return 0
+        if purged:
+            logger.info(
+                "dispatcher: purged %d sent message(s) older than [relay] keep_sent (%s)",
+                purged,
+                format_duration(keep),
+            )
+        return purged
+
     async def _supervise(self) -> None:
+        next_purge = self._clock()
         while not self._stopping:
+            if self._clock() >= next_purge:
+                next_purge = self._clock() + PURGE_EVERY
+                try:
+                    await self.purge_sent()
+                except Exception:
+                    logger.exception("dispatcher: purging sent messages failed unexpectedly")
             try:
                 backlog = await self._call(self.outbox.backlog, now=self._clock())
             except OutboxUnavailable as error:

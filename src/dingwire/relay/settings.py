@@ -20,7 +20,9 @@ class RelaySettings:
     """Everything ``[relay]`` can say; every field has the documented default.
 
     ``burst`` is a number of sends, or (a float below 1) a share of each org's quota;
-    ``None`` is the default, 5% of the quota and at least 1. ``oncall`` maps a value of the
+    ``None`` is the default, 5% of the quota and at least 1. ``keep_sent``: how long a sent
+    message stays in the outbox (``GET /v1/messages/{id}`` answers for it) before the
+    dispatcher purges it; ``0`` keeps every one. ``oncall`` maps a value of the
     ``mention_label`` label to who is mentioned for alerts carrying it. ``template`` is the
     file that replaces the default template for every robot, ``templates`` per robot.
     """
@@ -33,6 +35,7 @@ class RelaySettings:
     max_age: float = 86_400.0
     max_body: int = 16 * 2**20
     lease: float = 30.0
+    keep_sent: float = 7 * 86_400.0  # then a sent record is purged; 0: kept for ever
     burst: int | float | None = None
     priority_label: str = "severity"
     priority_order: tuple[str, ...] = ("critical", "warning", "info")

@@ -148,6 +148,11 @@ class Outbox(Protocol):
         """Delete every dead record; how many."""
         ...
 
+    def purge_sent(self, *, before: float) -> int:
+        """Delete the records sent before ``before`` (and their dedupe keys); how many.
+        Nothing queued, sending, retrying or dead is touched."""
+        ...
+
     def check(self) -> None:
         """Raise :class:`OutboxUnavailable` unless the backend can store right now
         (``/readyz``)."""
