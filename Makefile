@@ -1,6 +1,6 @@
 # Two commands on a fresh machine: `make demo` and `make test`. Each builds .venv itself.
-# `make test` also builds .venv-3.11, .venv-3.12 and .venv-3.13 (scripts/test): the suite runs
-# on every Python the classifiers claim.
+# `make test` also builds a .venv-3.X for each other Python the classifiers claim
+# (scripts/test): the suite runs on every one of them.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
