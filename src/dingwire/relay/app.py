@@ -90,6 +90,8 @@ INTAKE_THREADS = 64
 #: Bodies up to this size are rendered on the event loop (well under a millisecond); larger
 #: ones (a group of thousands of alerts) in a worker thread, so the loop never stalls.
 INLINE_RENDER_BYTES = 64 * 1024
+#: While the outbox cannot store, at most one warning in this many seconds says so.
+STORE_WARNING_EVERY = 30.0
 
 
 class RendererLike(Protocol):
@@ -333,6 +335,27 @@ class Intake:
         # payloads never keeps /readyz or /metrics waiting for one of anyio's default 40.
         self.limiter = anyio.CapacityLimiter(INTAKE_THREADS)
         self._document: tuple[Served, dict[str, Any]] | None = None
+        # While the outbox cannot store, every sender's retry is refused: one warning per
+        # STORE_WARNING_EVERY seconds says so, with how many were refused meanwhile.
+        self._warned_at = -math.inf
+        self._refused_quietly = 0
+
+    def refused_to_store(self, source: str, robot: str, reason: str) -> None:
+        """Log that a payload could not be stored: at once, then at most every
+        :data:`STORE_WARNING_EVERY` seconds while it lasts (an outage is not a log flood)."""
+        now = self.clock()
+        if now - self._warned_at < STORE_WARNING_EVERY:
+            self._refused_quietly += 1
+            return
+        more = self._refused_quietly
+        self._warned_at, self._refused_quietly = now, 0
+        log.warning(
+            "could not store a %s payload for %s: %s%s",
+            source,
+            robot,
+            reason,
+            f" ({more} more refused since the last warning)" if more else "",
+        )
 
     def reconfigure(self, settings: RelaySettings, config: Config, renderer: RendererLike) -> None:
         """Serve with a new config and templates from now on (requests already being
@@ -440,7 +463,7 @@ def _intake(intake: Intake, source: Source) -> Callable[[Request], Awaitable[Res
         except (_BadBody, PayloadError) as error:
             return rejected(400, served.scrub(str(error.reason)))
         except OutboxUnavailable as error:
-            log.warning("could not store a %s payload for %s: %s", source, robot, error.message)
+            intake.refused_to_store(source, robot, served.scrub(error.message))
             reason = f"the relay cannot store it right now ({served.scrub(error.message)}); retry"
             return rejected(503, reason, _retry_after(error.retry_after))
         intake.dispatcher.wake(robot)

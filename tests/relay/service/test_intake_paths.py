@@ -12,10 +12,10 @@ import anyio.to_thread
 import pytest
 
 from dingwire.relay import app as app_module
-from dingwire.relay.app import INLINE_RENDER_BYTES
+from dingwire.relay.app import INLINE_RENDER_BYTES, STORE_WARNING_EVERY
 from dingwire.relay.outbox import SqliteOutbox
 
-from .conftest import MakeRelay
+from .conftest import FailingOutbox, MakeRelay
 from .test_app import ALERT
 
 
@@ -73,3 +73,19 @@ def test_both_paths_answer_503_when_the_outbox_cannot_store(
     assert "retry-after" in answer.headers
     assert "closed" in answer.json()["error"]
     assert relay.dispatcher.woken == []
+
+
+def test_an_outage_is_one_warning_not_one_a_request(
+    make_relay: MakeRelay, caplog: pytest.LogCaptureFixture
+) -> None:
+    relay = make_relay(outbox=FailingOutbox(retry_after=5.0))
+    for _ in range(5):
+        assert relay.client.post("/dingtalk/ops/send", json=ALERT).status_code == 503
+    warnings = [r for r in caplog.records if "could not store" in r.getMessage()]
+    assert len(warnings) == 1  # the relay's clock stands still here: within one interval
+    intake = relay.app.state.intake
+    intake.clock = lambda: 1_800_000_000.0 + STORE_WARNING_EVERY
+    assert relay.client.post("/dingtalk/ops/send", json=ALERT).status_code == 503
+    warnings = [r.getMessage() for r in caplog.records if "could not store" in r.getMessage()]
+    assert len(warnings) == 2
+    assert warnings[1].endswith("(4 more refused since the last warning)")
