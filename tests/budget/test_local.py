@@ -484,7 +484,7 @@ def test_open_store_sqlite_paths(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
             "budget store: 'postgres://db/budget' is not a store; write 'local', "
             "'memory://', 'sqlite:///path/to/budget.sqlite3' or 'redis://host:6379/0'",
         ),
-        ("postgres://me:pw@db/budget", "budget store: 'postgres://***@db/budget' is not"),
+        ("postgres://me:pw@db/budget", "budget store: 'postgres://**********@db/budget' is not"),
         ("sqlite://relative.db", "budget store: 'sqlite://relative.db' is not a store"),
         ("file:///tmp/budget", "budget store: 'file:///tmp/budget' is not a store"),
         ("localhost", "budget store: 'localhost' is not a store"),

@@ -162,8 +162,8 @@ def test_a_password_never_shows(redis_url: str, budget_log: BudgetLog) -> None:
     [
         (
             "redis://127.0.0.1:notaport/0",
-            "budget store: 'redis://127.0.0.1:notaport/0' has a port that is not a number; "
-            "write it like 'redis://127.0.0.1:6379/0'",
+            "budget store: 'redis://127.0.0.1:notaport/0' is not a Redis URL: its port is not "
+            "a number; write it like 'redis://127.0.0.1:6379/0'",
         ),
         (
             "redis:///0",
@@ -176,7 +176,8 @@ def test_a_password_never_shows(redis_url: str, budget_log: BudgetLog) -> None:
         ),
         (
             "redis://user:pw@127.0.0.1:6379/x?password=pw",
-            "budget store: 'redis://***@127.0.0.1:6379/x': the database must be a number",
+            "budget store: 'redis://**********@127.0.0.1:6379/x?password=**********': the "
+            "database must be a number",
         ),
     ],
 )

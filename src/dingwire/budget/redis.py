@@ -64,6 +64,7 @@ from urllib.parse import urlsplit
 
 from dingwire.core.budget import Budget, Slot, Verdict, judge
 from dingwire.core.errors import BudgetStoreError, ConfigError
+from dingwire.core.urls import parse_redis_url
 
 if TYPE_CHECKING:
     from dingwire.budget._contract import BudgetStore
@@ -294,40 +295,6 @@ def check_on_store_error(value: object, *, key: str = "on_store_error") -> OnSto
     return value
 
 
-def _where(url: str) -> str:
-    """``host:port/db`` of a Redis URL: what errors and logs call it (no password)."""
-    parts = urlsplit(url)
-    try:
-        port = parts.port or 6379
-    except ValueError:
-        raise ConfigError(
-            f"budget store: {_masked(url)!r} has a port that is not a number; "
-            "write it like 'redis://127.0.0.1:6379/0'"
-        ) from None
-    if not parts.hostname:
-        raise ConfigError(
-            f"budget store: {_masked(url)!r} names no host; write it like "
-            "'redis://127.0.0.1:6379/0'"
-        )
-    db = parts.path.strip("/") or "0"
-    if not db.isdigit():
-        raise ConfigError(
-            f"budget store: {_masked(url)!r}: the database must be a number "
-            "(redis://host:port/DB), got " + repr(db)
-        )
-    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
-    return f"{host}:{port}/{int(db)}"
-
-
-def _masked(url: str) -> str:
-    """``url`` with any ``user:password@`` masked (and no query: it may hold a password)."""
-    scheme, _, rest = url.partition("://")
-    netloc, slash, path = rest.partition("/")
-    if "@" in netloc:
-        netloc = "***@" + netloc.rpartition("@")[2]
-    return f"{scheme}://{netloc}{slash}{path.partition('?')[0]}"
-
-
 def _num(value: float) -> str:
     """A time as Redis keeps it: Python's shortest exact form (``inf`` for ever)."""
     return repr(float(value))
@@ -357,13 +324,15 @@ class RedisBudgetStore:
         fallback: BudgetStore | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.where = _where(url)  # checks the URL first: the errors below may quote it
+        checked = parse_redis_url(url, name="budget store")  # first: the errors below quote it
+        self.where = checked.where
+        self._shown = checked.shown
         self.on_error: OnStoreError = check_on_store_error(on_error)
         try:
             import redis  # noqa: F401  (checked here, used in _connect)
         except ImportError:
             raise ConfigError(
-                f"budget store: {_masked(url)!r} needs the Redis client: "
+                f"budget store: {self._shown!r} needs the Redis client: "
                 "pip install 'dingwire[redis]'"
             ) from None
         self._url = url
@@ -406,7 +375,7 @@ class RedisBudgetStore:
             )
         except ValueError as error:
             raise ConfigError(
-                f"budget store: {_masked(self._url)!r} is not a Redis URL ({self._scrub(error)}); "
+                f"budget store: {self._shown!r} is not a Redis URL ({self._scrub(error)}); "
                 "write it like 'redis://127.0.0.1:6379/0'"
             ) from None
         self._client = client

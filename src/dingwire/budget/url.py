@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dingwire.budget._contract import BudgetStore
 from dingwire.core.errors import ConfigError
+from dingwire.core.redact import mask_url
 
 __all__ = ["open_store"]
 
@@ -39,6 +40,4 @@ def open_store(url: str, *, on_store_error: str | None = None) -> BudgetStore:
 
 
 def _masked(text: str) -> str:
-    from dingwire.budget.redis import _masked as masked
-
-    return masked(text) if "://" in text else text
+    return mask_url(text, whole=True) if "://" in text else text

@@ -17,6 +17,9 @@ checked by :func:`url_problem`, before anything connects:
 - Every error is a :class:`~dingwire.core.errors.ConfigError` that starts with the setting's
   name and shows the URL masked (:func:`dingwire.core.redact.mask_url`): a token never
   appears in it, wherever in the URL it was written.
+- A Redis URL (:func:`parse_redis_url`, for the budget store and the relay's outbox):
+  ``redis://[:PASSWORD@]HOST[:PORT][/DB]``, ``rediss://`` for TLS and, where a socket will
+  do, ``unix:///PATH``; a port that is a number, a database that is one.
 - :func:`robot_key`: two spellings of one robot's URL (scheme and host in any case, the
   default port written or not, other parameters in any order) share one budget.
 """
@@ -28,13 +31,21 @@ import hashlib
 import ipaddress
 import re
 from collections.abc import Collection
+from dataclasses import dataclass
 from urllib.parse import parse_qs, parse_qsl, urlsplit
 
 from dingwire.core.errors import ConfigError
 from dingwire.core.redact import mask_token, mask_url
 from dingwire.core.signing import unsigned_url
 
-__all__ = ["DEFAULT_BASE_URL", "normalise_webhook", "robot_key", "url_problem"]
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "RedisURL",
+    "normalise_webhook",
+    "parse_redis_url",
+    "robot_key",
+    "url_problem",
+]
 
 DEFAULT_BASE_URL = "https://oapi.dingtalk.com"
 
@@ -270,3 +281,48 @@ def robot_key(webhook: str) -> str:
     identity = [f"{k}={v[0]}" for k in ("access_token", "session") if (v := query.get(k))]
     base = f"{scheme}://{(parts.hostname or '').lower()}:{port}{parts.path or '/'}?{'&'.join(identity)}"
     return hashlib.sha256(base.encode("utf-8", "surrogatepass")).hexdigest()[:24]
+
+
+@dataclass(frozen=True)
+class RedisURL:
+    """A checked Redis URL: ``url`` as given (stripped), ``shown`` with its password masked,
+    ``where`` what logs and errors call it (``host:port/db``, or the socket's path)."""
+
+    url: str
+    shown: str
+    where: str
+
+
+def parse_redis_url(url: str, *, name: str, unix: bool = False) -> RedisURL:
+    """Check ``url`` as a Redis URL; a :class:`ConfigError` starting with ``name`` (the
+    setting) says what is wrong, the URL masked. ``unix``: ``unix:///PATH`` is allowed."""
+    text = url.strip()
+    shown = mask_url(text, whole=True)
+    forms = "write it like 'redis://127.0.0.1:6379/0' (rediss:// for TLS" + (
+        ", unix:///PATH for a socket)" if unix else ")"
+    )
+    schemes = ("redis", "rediss", "unix") if unix else ("redis", "rediss")
+    parts = urlsplit(text)
+    if parts.scheme not in schemes:
+        raise ConfigError(f"{name}: {shown!r} is not a Redis URL; {forms}")
+    if parts.scheme == "unix":
+        if not parts.path:
+            raise ConfigError(f"{name}: {shown!r} names no socket; {forms}")
+        return RedisURL(text, shown, parts.path)
+    try:
+        port = parts.port
+    except ValueError:
+        raise ConfigError(
+            f"{name}: {shown!r} is not a Redis URL: its port is not a number; {forms}"
+        ) from None
+    if not parts.hostname:
+        raise ConfigError(f"{name}: {shown!r} names no host; {forms}")
+    if port == 0:
+        raise ConfigError(f"{name}: {shown!r} has no usable port; {forms}")
+    db = parts.path.strip("/") or "0"
+    if not db.isdigit():
+        raise ConfigError(
+            f"{name}: {shown!r}: the database must be a number (redis://host:port/DB), got {db!r}"
+        )
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    return RedisURL(text, shown, f"{host}:{port or 6379}/{int(db)}")

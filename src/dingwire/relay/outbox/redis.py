@@ -92,7 +92,6 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
 from typing import Any, TypeVar, cast
-from urllib.parse import urlsplit
 
 import redis
 from redis.backoff import NoBackoff
@@ -100,6 +99,7 @@ from redis.retry import Retry
 
 from dingwire.core.errors import ConfigError
 from dingwire.core.redact import mask_url
+from dingwire.core.urls import parse_redis_url
 from dingwire.relay.model import STATES, Enqueued, Outgoing, Record, State
 from dingwire.relay.outbox._common import (
     HISTORY,
@@ -113,7 +113,7 @@ from dingwire.relay.outbox._common import (
 )
 from dingwire.relay.outbox._contract import OutboxUnavailable
 
-__all__ = ["MAX_BATCH", "PREFIX", "RedisOutbox", "shown_url"]
+__all__ = ["MAX_BATCH", "PREFIX", "RedisOutbox"]
 
 #: Every key of the outbox starts with this (one outbox per Redis database).
 PREFIX = "dingwire:outbox:"
@@ -512,11 +512,6 @@ class _Enqueue:
         return [Enqueued(id, duplicate=bool(duplicate)) for id, duplicate in result]
 
 
-def shown_url(url: str) -> str:
-    """``url`` as it may be shown: its password (and user) masked."""
-    return mask_url(url.strip(), whole=True)
-
-
 def _time(value: float) -> str:
     """A time as a script gets it: ``repr`` of the float, so that it reads back exact."""
     return repr(float(value))
@@ -558,38 +553,6 @@ def _record(values: Sequence[Any]) -> Record:
     )
 
 
-def _parse(url: str) -> tuple[str, str]:
-    """``url`` checked (a ConfigError naming ``[relay] queue`` if it is no Redis URL), and
-    how it may be shown."""
-    text = url.strip()
-    shown = shown_url(text)
-    forms = "write redis://[:PASSWORD@]HOST[:PORT][/DB], rediss://… or unix:///PATH"
-    try:
-        parts = urlsplit(text)
-        port = parts.port
-    except ValueError as error:
-        raise ConfigError(
-            f"[relay] queue: {shown!r} is not a Redis URL ({error}); {forms}"
-        ) from None
-    if parts.scheme not in ("redis", "rediss", "unix"):
-        raise ConfigError(f"[relay] queue: {shown!r} is not a Redis URL; {forms}")
-    if parts.scheme == "unix":
-        if not parts.path:
-            raise ConfigError(f"[relay] queue: {shown!r} names no socket; {forms}")
-        return text, shown
-    if not parts.hostname:
-        raise ConfigError(f"[relay] queue: {shown!r} names no host; {forms}")
-    if port == 0:
-        raise ConfigError(f"[relay] queue: {shown!r} has no usable port; {forms}")
-    db = parts.path.strip("/")
-    if db and not db.isdigit():
-        raise ConfigError(
-            f"[relay] queue: {shown!r}: the database must be a number (/0, /1, …), "
-            f"not {db!r}; {forms}"
-        )
-    return text, shown
-
-
 class RedisOutbox:
     """An :class:`~dingwire.relay.outbox.Outbox` in the Redis database ``url`` names.
 
@@ -600,7 +563,8 @@ class RedisOutbox:
     """
 
     def __init__(self, url: str, *, prefix: str = PREFIX) -> None:
-        text, self._shown = _parse(url)
+        checked = parse_redis_url(url, name="[relay] queue", unix=True)
+        text, self._shown = checked.url, checked.shown
         self._prefix = prefix
         self._closed = False
         self._lock = threading.Lock()
