@@ -27,7 +27,6 @@ import hashlib
 import json
 import logging
 from collections.abc import Mapping, Sequence
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -78,27 +77,6 @@ def _cut(text: str, limit: int) -> str:
     return text if len(text) <= limit else f"{text[: limit - 1]}…"
 
 
-# A storm repeats the same names, labels and summaries thousands of times: each is cut and
-# escaped once (what is cached is short: a long value is cut first, or not cached).
-def _line_value(value: str) -> str:
-    return escape_cached(_cut(value, _LINE_VALUE))
-
-
-@lru_cache(maxsize=8192)
-def _cached_pair(name: str, value: str) -> str:
-    return f"{escape_cached(_cut(name, _LINE_VALUE))}={_line_value(value)}"
-
-
-def _line_pair(name: str, value: str) -> str:
-    if len(name) + len(value) <= 256:
-        return _cached_pair(name, value)
-    return f"{escape_markdown(_cut(name, _LINE_VALUE))}={_line_value(value)}"
-
-
-def _line_summary(summary: str) -> str:
-    return escape_cached(_cut(summary, _LINE_SUMMARY))
-
-
 def alert_line(alert: Alert, now: float) -> DigestLine:
     """What a digest keeps of ``alert``: one line of markdown, every value escaped.
 
@@ -108,15 +86,18 @@ def alert_line(alert: Alert, now: float) -> DigestLine:
     name = alert.name or "alert"
     labels = alert.labels
     keys = sorted(k for k in labels if k != "alertname" and not k.startswith("__"))
-    pairs = [_line_pair(k, labels[k]) for k in keys[:_LINE_LABELS]]
+    pairs = [
+        f"{escape_cached(k)}={escape_cached(_cut(labels[k], _LINE_VALUE))}"
+        for k in keys[:_LINE_LABELS]
+    ]
     if len(keys) > _LINE_LABELS:
         pairs.append("…")
     status = "🔥 **FIRING**" if alert.firing else "✅ **RESOLVED**"
-    text = f"{status} {_line_value(name)}"
+    text = f"{status} {escape_cached(_cut(name, _LINE_VALUE))}"
     if pairs:
         text += " · " + " ".join(pairs)
     if alert.summary:
-        text += " — " + _line_summary(alert.summary)
+        text += " — " + escape_cached(_cut(alert.summary, _LINE_SUMMARY))
     if not alert.firing:
         lasted = alert.lasted(now)
         if lasted is not None:
