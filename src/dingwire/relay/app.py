@@ -24,9 +24,11 @@ Answers, as DESIGN.md ("Relay") says, and the rules kept to give them:
 - Never a 2xx for something not stored, never a 4xx for a temporary failure.
 
 Speed: the intake does the least it can per request — no validation library, the body read
-straight from the ASGI ``receive`` channel, parsed once, rendered once, and the renderer
-and :meth:`Outbox.enqueue` run together in one worker thread (one hop off the event loop),
-so concurrent requests reach the outbox at once and it can group their commits.
+straight from the ASGI ``receive`` channel and parsed once; an alert notification is checked
+(what makes it a 400 is found here) and stored as received, and rendered by the dispatcher
+when it is sent, so a storm costs the intake its reading and its commit only. A small body
+is handed from the event loop to an outbox that groups concurrent commits into one; a
+large one goes through a worker thread.
 """
 
 from __future__ import annotations
@@ -97,11 +99,15 @@ STORE_WARNING_EVERY = 30.0
 class RendererLike(Protocol):
     """What the intake needs of :class:`dingwire.relay.render.Renderer`."""
 
-    def alertmanager(self, robot: str, data: Any, *, now: float) -> Outgoing: ...
+    def alertmanager(
+        self, robot: str, data: Any, *, now: float, deferred: bool = False
+    ) -> Outgoing: ...
 
-    def grafana(self, robot: str, data: Any, *, now: float) -> Outgoing: ...
+    def grafana(self, robot: str, data: Any, *, now: float, deferred: bool = False) -> Outgoing: ...
 
     def message(self, robot: str, data: Any, *, now: float) -> Outgoing: ...
+
+    def complete(self, message: Outgoing) -> Outgoing: ...
 
 
 class DispatcherLike(Protocol):
@@ -113,7 +119,9 @@ class DispatcherLike(Protocol):
 
     def wake(self, robot: str) -> None: ...
 
-    def reconfigure(self, settings: RelaySettings, config: Config) -> None: ...
+    def reconfigure(
+        self, settings: RelaySettings, config: Config, renderer: RendererLike | None = None
+    ) -> None: ...
 
     @property
     def alive(self) -> bool: ...
@@ -263,13 +271,17 @@ class Served:
         return scrub(text, self.secrets)
 
     def render(self, source: Source, robot: str, body: bytes, now: float) -> Outgoing:
-        """Parse and render one request: :class:`_BadBody` / :class:`PayloadError` (400)."""
+        """Parse and check one request: :class:`_BadBody` / :class:`PayloadError` (400).
+
+        An alert notification is checked and kept as received, rendered when it is sent
+        (:meth:`Renderer.complete`); a DingTalk message is checked by the core's validator
+        and stored as it will go."""
         data = parse_body(body)
         renderer = self.renderer
         if source == "alertmanager":
-            return renderer.alertmanager(robot, data, now=now)
+            return renderer.alertmanager(robot, data, now=now, deferred=True)
         if source == "grafana":
-            return renderer.grafana(robot, data, now=now)
+            return renderer.grafana(robot, data, now=now, deferred=True)
         return renderer.message(robot, data, now=now)
 
     def store(

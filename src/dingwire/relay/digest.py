@@ -40,7 +40,14 @@ from dingwire.core.messages import At
 from dingwire.core.protocol import encode_body, prepare_payload
 from dingwire.relay.model import DigestLine, Record
 
-__all__ = ["MAX_LINE_BYTES", "MAX_TITLE_BYTES", "Digest", "build_digests", "mentions_of"]
+__all__ = [
+    "MAX_LINE_BYTES",
+    "MAX_TITLE_BYTES",
+    "Digest",
+    "Packer",
+    "build_digests",
+    "mentions_of",
+]
 
 #: The most bytes (of JSON) one alert's line takes in a digest; longer lines are cut.
 MAX_LINE_BYTES = 2_000
@@ -324,6 +331,71 @@ def _split_record(
     ]
 
 
+class Packer:
+    """Packs records into digests one at a time, as :func:`build_digests` does: in order,
+    each record's lines kept together when they fit in one digest.
+
+    :attr:`messages` says how many messages the records given so far make, without
+    building a body (the dispatcher renders a backlog until it has enough for the messages
+    it may send); :meth:`digests` builds them. Raises :class:`ValueError` for a card
+    (cards are never merged) or a ``max_bytes`` too small to hold a digest at all.
+    """
+
+    def __init__(
+        self,
+        *,
+        keywords: Sequence[str] = (),
+        mention: At | None = None,
+        max_bytes: int = MAX_BODY_BYTES,
+    ) -> None:
+        self.keywords = tuple(keywords)
+        self.mention = mention
+        self.max_bytes = max_bytes
+        self.room = max_bytes - _envelope(keywords)
+        if self.room < MAX_LINE_BYTES + 1_000:
+            raise ValueError(f"max_bytes: {max_bytes:,} is too small for a digest")
+        # In order: packs being filled or filled, and the parts of records too large for one.
+        self._out: list[_Pack | list[Digest]] = []
+        self._pack = _Pack()
+        self.messages = 0
+
+    def add(self, record: Record) -> int:
+        """Pack ``record``; the messages packed so far."""
+        if record.message.kind == "card":
+            raise ValueError(f"record {record.id}: cards are never merged into digests")
+        lines = _lines(record)
+        at = mentions_of(record, self.mention)
+        pack = self._pack
+        cost = pack.cost(lines, at)
+        if pack.records and pack.bytes + cost > self.room:
+            pack = self._pack = _Pack()
+            cost = pack.cost(lines, at)
+        if cost <= self.room:
+            if not pack.records:
+                self._out.append(pack)
+                self.messages += 1
+            pack.add(record.id, lines, at, cost)
+            return self.messages
+        # Too large for a digest of its own: its lines, in parts, on their own.
+        parts = _split_record(record, lines, at, self.keywords, self.room)
+        self._out.append(parts)
+        self.messages += len(parts)
+        self._pack = _Pack()
+        return self.messages
+
+    def digests(self) -> list[Digest]:
+        """The digests of every record packed, in order."""
+        digests: list[Digest] = []
+        for item in self._out:
+            digests.extend(item if isinstance(item, list) else [_finish(item, self.keywords)])
+        for digest in digests:
+            if digest.size > self.max_bytes:  # the packing's arithmetic is wrong: never send it
+                raise AssertionError(
+                    f"digest {digest.id} is {digest.size:,} bytes > {self.max_bytes:,}"
+                )
+        return digests
+
+
 def build_digests(
     records: Sequence[Record],
     *,
@@ -338,33 +410,7 @@ def build_digests(
     body is at most ``max_bytes`` of JSON. Raises :class:`ValueError` for a card (cards are
     never merged) or a ``max_bytes`` too small to hold a digest at all.
     """
+    packer = Packer(keywords=keywords, mention=mention, max_bytes=max_bytes)
     for record in records:
-        if record.message.kind == "card":
-            raise ValueError(f"record {record.id}: cards are never merged into digests")
-    room = max_bytes - _envelope(keywords)
-    if room < MAX_LINE_BYTES + 1_000:
-        raise ValueError(f"max_bytes: {max_bytes:,} is too small for a digest")
-    digests: list[Digest] = []
-    pack = _Pack()
-    for record in records:
-        lines = _lines(record)
-        at = mentions_of(record, mention)
-        cost = pack.cost(lines, at)
-        if pack.records and pack.bytes + cost > room:
-            digests.append(_finish(pack, keywords))
-            pack = _Pack()
-            cost = pack.cost(lines, at)
-        if cost <= room:
-            pack.add(record.id, lines, at, cost)
-            continue
-        # Too large for a digest of its own: its lines, in parts, on their own.
-        if pack.records:
-            digests.append(_finish(pack, keywords))
-            pack = _Pack()
-        digests.extend(_split_record(record, lines, at, keywords, room))
-    if pack.records:
-        digests.append(_finish(pack, keywords))
-    for digest in digests:
-        if digest.size > max_bytes:  # the packing's arithmetic is wrong: never send it
-            raise AssertionError(f"digest {digest.id} is {digest.size:,} bytes > {max_bytes:,}")
-    return digests
+        packer.add(record)
+    return packer.digests()

@@ -16,6 +16,10 @@ the store, not this module, keeps the window. Rules kept, per round:
   (the rate the window sustains), so that arrivals keep filling digests instead of spending
   the window's last slots one message each. Cards go alone, in their turn.
 - **Priority**: units go out in the outbox's claim order (priority, then arrival).
+- **Rendered when sent**: an alert notification is stored as received; a round renders
+  (:meth:`~dingwire.relay.render.Renderer.complete`) what it can send — everything due when
+  idle, in a backlog the records whose lines fill the digests it has room for — and gives
+  the rest back unrendered. A payload that cannot be rendered is dead with the reason.
 - **Quota pacing**: at most ``pace_allowance(quota, now, burst)`` sends in the period so far;
   past it, fewer and larger digests. Warnings at 50/80/95 % of the quota, once a period.
 - **Held back, not attempted**: a spent budget, a lockout or a spent quota (``RateLimitedError``
@@ -67,7 +71,8 @@ from dingwire.core.errors import (
     TransportError,
 )
 from dingwire.core.policy import Rate, RetryPolicy
-from dingwire.relay.digest import build_digests
+from dingwire.relay.alerts import PayloadError
+from dingwire.relay.digest import Packer, build_digests
 from dingwire.relay.metrics import RelayMetrics
 from dingwire.relay.model import Record
 from dingwire.relay.outbox._contract import Outbox, OutboxUnavailable
@@ -76,12 +81,14 @@ from dingwire.relay.templates import format_duration
 
 if TYPE_CHECKING:
     from dingwire.config import Config
+    from dingwire.relay.app import RendererLike
     from dingwire.transport.robots import AsyncRobot
 
 __all__ = [
     "BACKOFF",
     "CLAIM_LIMIT",
     "MAX_HOLD",
+    "MIN_CLAIM",
     "POLL_INTERVAL",
     "QUOTA_WARNINGS",
     "Dispatcher",
@@ -92,8 +99,9 @@ logger = logging.getLogger(__name__)
 
 #: How often the supervisor looks at the outbox besides the intake's wakes (seconds).
 POLL_INTERVAL = 1.0
-#: The most records one round claims for a robot.
+#: The most records one round claims for a robot, and the fewest (see :func:`_next_claim`).
 CLAIM_LIMIT = 2_000
+MIN_CLAIM = 200
 #: The core's retry policy, as the relay uses it: which failures may succeed later (a
 #: timeout too: a duplicate beats a lost alert), and the jittered backoff, 1 s to 5 min.
 #: ``attempts`` is no limit here: ``max_age`` ends the retries.
@@ -162,6 +170,7 @@ class _Robot:
     mode: str = "idle"
     held: tuple[str, float] | None = None
     store_away: float | None = None  # this round: the budget store failed, held until then
+    claim_limit: int = CLAIM_LIMIT  # how many the next round claims (_next_claim)
 
 
 def _default_factory(config: Config) -> Callable[[str], AsyncRobot]:
@@ -207,6 +216,22 @@ def _reserve(limit: int) -> int:
     return max(1, limit // 2)
 
 
+def _next_claim(limit: int, claimed: int, done: Round) -> int:
+    """How many records the next round claims, after one that claimed ``claimed`` of
+    ``limit`` and did ``done``.
+
+    What a claim takes and the round does not send is written twice for nothing (claimed,
+    then given back), in the transaction the intake's commits wait behind: so a round
+    claims about twice what the last one sent (at least :data:`MIN_CLAIM`, enough to see
+    a backlog), and four times as many as before when it sent everything it claimed (it
+    could have sent more). A round held back says nothing: the limit stays."""
+    if done.mode not in ("idle", "backlog"):
+        return limit
+    if done.records >= claimed >= limit:
+        return min(CLAIM_LIMIT, limit * 4)
+    return min(CLAIM_LIMIT, max(MIN_CLAIM, 2 * done.records))
+
+
 def _spacing(rate: Rate | None) -> float:
     """The least time between two sends of a backlog: the rate its window sustains."""
     return rate.window / rate.limit if rate is not None else 0.0
@@ -223,6 +248,8 @@ class Dispatcher:
     (default: ``config.choice(name).make(AsyncRobot)``); its robots' own retries are turned
     off (``attempts=1``): the dispatcher retries through the outbox. ``clock`` is the time
     of the outbox and of the budget questions; give the robots the same one.
+    ``renderer`` renders the notifications the intake stored unrendered (default: one
+    loaded from ``settings`` and ``config`` when the first one is met).
     """
 
     def __init__(
@@ -235,11 +262,13 @@ class Dispatcher:
         owner: str | None = None,
         robot_factory: Callable[[str], AsyncRobot] | None = None,
         clock: Callable[[], float] = time.time,
+        renderer: RendererLike | None = None,
     ) -> None:
         self.settings = settings
         self.config = config
         self.outbox = outbox
         self.metrics = metrics
+        self.renderer = renderer
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._factory = robot_factory
         self._clock = clock
@@ -326,10 +355,13 @@ class Dispatcher:
             state.task = None
         logger.info("dispatcher stopped; %d unsent claim(s) released", leftover)
 
-    def reconfigure(self, settings: RelaySettings, config: Config) -> None:
-        """New settings and config (a reload): robots whose table changed are built again."""
+    def reconfigure(
+        self, settings: RelaySettings, config: Config, renderer: RendererLike | None = None
+    ) -> None:
+        """New settings, config and templates (a reload): robots whose table changed are
+        built again; what is still queued is rendered with the new templates."""
         old = self.config
-        self.settings, self.config = settings, config
+        self.settings, self.config, self.renderer = settings, config, renderer
         for name, state in self._robots.items():
             before, after = old.robots.get(name), config.robots.get(name)
             same = (before is None and after is None) or (
@@ -501,7 +533,7 @@ class Dispatcher:
             now=now,
             owner=self.owner,
             lease=self.settings.lease,
-            limit=CLAIM_LIMIT,
+            limit=state.claim_limit,
         )
         if not claimed:
             state.held = None
@@ -509,7 +541,9 @@ class Dispatcher:
         state.claimed.update(r.id for r in claimed)
         state.failing = {r.id for r in claimed if r.failing_since is not None}
         try:
-            return await self._round(state, robot, claimed, now)
+            done = await self._round(state, robot, claimed, now)
+            state.claim_limit = _next_claim(state.claim_limit, len(claimed), done)
+            return done
         finally:
             # Whatever the round did not settle goes back, due now (never attempted).
             if state.claimed:
@@ -562,8 +596,11 @@ class Dispatcher:
                 logger.info("robot %r: backlog cleared; single messages again", name)
         state.mode = "backlog" if backlog else "idle"
         state.held = None
-        units = self._units(robot, claimed, merge=backlog)
         room = max(1, slots - keep) if backlog else slots
+        ready = await self._rendered(state, robot, claimed, room if backlog else None, now)
+        if ready is None:
+            return Round("held", next_at=now + _BROKEN_ROBOT_WAIT, reason="config")
+        units = self._units(robot, ready, merge=backlog)
         lease_end = now + self.settings.lease * 0.8
         messages = records = 0
         state.store_away = None
@@ -650,6 +687,44 @@ class Dispatcher:
             return
         await self._call(self.outbox.release, list(ids), owner=self.owner, not_before=not_before)
         state.claimed.difference_update(ids)
+
+    # -- rendering ----------------------------------------------------------------------
+
+    async def _rendered(
+        self,
+        state: _Robot,
+        robot: AsyncRobot,
+        claimed: list[Record],
+        room: int | None,
+        now: float,
+    ) -> list[Record] | None:
+        """The records this round can send, rendered: all of ``claimed``, or (a backlog
+        with ``room`` messages) the first whose lines fill them; the rest stay claimed,
+        unrendered, and go back at the end of the round. A record that cannot be rendered
+        is dead with the reason. ``None``: no renderer can be loaded (held, logged)."""
+        if room is None and all(r.message.rendered for r in claimed):
+            return claimed
+        try:
+            renderer = self._renderer()
+        except ConfigError as error:
+            logger.error("the relay cannot render its alerts: %s; they stay queued", error)
+            await self._hold(state, "config", now + _BROKEN_ROBOT_WAIT)
+            return None
+        packer = Packer(keywords=robot.keywords, mention=robot.mention) if room else None
+        ready, broken = await asyncio.to_thread(
+            _render_records, renderer, claimed, room, set(self._alone), packer
+        )
+        for record, reason in broken:
+            why = f"the stored payload cannot be rendered: {reason}"
+            await self._kill(state, [record.id], now, why, {"error": why}, attempted=False)
+        return ready
+
+    def _renderer(self) -> RendererLike:
+        if self.renderer is None:
+            from dingwire.relay.render import Renderer
+
+            self.renderer = Renderer.load(self.settings, self.config)
+        return self.renderer
 
     # -- units --------------------------------------------------------------------------
 
@@ -903,6 +978,42 @@ class Dispatcher:
             self._alone.discard(rid)
         self.metrics.dead(state.name, len(ids))
         logger.error("robot %r: %d record(s) dead: %s", state.name, len(ids), error)
+
+
+def _render_records(
+    renderer: RendererLike,
+    claimed: list[Record],
+    room: int | None,
+    alone: set[str],
+    packer: Packer | None,
+) -> tuple[list[Record], list[tuple[Record, str]]]:
+    """``claimed`` rendered, in order — with ``room``, only those that fill that many
+    messages, packed by ``packer`` as the round's digests will be (a card, or a record in
+    ``alone``, is a message of its own) — and the records that cannot be rendered, with
+    the reason."""
+    ready: list[Record] = []
+    broken: list[tuple[Record, str]] = []
+    singles = merged = 0
+    for record in claimed:
+        if room is not None and singles + merged > room:
+            break  # the messages it has room for are full
+        message = record.message
+        if not message.rendered:
+            try:
+                message = renderer.complete(message)
+            except PayloadError as error:
+                broken.append((record, error.reason))
+                continue
+            except MessageError as error:
+                broken.append((record, error.message))
+                continue
+            record = replace(record, message=message)
+        ready.append(record)
+        if message.kind == "card" or record.id in alone or packer is None:
+            singles += 1
+        else:
+            merged = packer.add(record)
+    return ready, broken
 
 
 def robot_lockout(state: _Robot) -> float:

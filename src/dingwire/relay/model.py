@@ -1,9 +1,14 @@
 """What the relay stores and moves: one outgoing DingTalk message and its delivery record.
 
-Intake renders every notification into :class:`Outgoing` messages (one per robot and
+Intake turns every request into an :class:`Outgoing` message (one per robot and
 notification); the outbox keeps each as a :class:`Record` with its delivery state; the
 dispatcher sends a record alone or merges several into a digest, using the
 :class:`DigestLine`\\ s each message carries (one per alert, already escaped markdown).
+
+An Alertmanager or Grafana notification is stored *as received*, checked but not rendered
+(:attr:`Outgoing.payload`): the intake's work per request is reading the payload, and the
+rendering is done by the dispatcher when it sends the message, for the messages it sends
+(a storm's backlog is rendered as fast as the budget lets it go, never all at intake).
 """
 
 from __future__ import annotations
@@ -44,6 +49,12 @@ class Outgoing:
     digest keeps of it (at least one). ``dedupe_key`` is set for alert notifications: the
     same key within ``dedupe_window`` is stored once. ``received`` is the epoch time of
     intake; delivery latency is measured from it.
+
+    ``payload``: an alert notification as it was received (the parsed JSON object), while
+    it is not rendered yet; ``body`` is then empty and ``lines`` too, and
+    :meth:`dingwire.relay.render.Renderer.complete` renders them (with ``received`` as the
+    time of rendering, so a message reads the same whenever it is rendered). ``None`` for a
+    rendered message.
     """
 
     robot: str
@@ -54,6 +65,12 @@ class Outgoing:
     source: str = "messages"  # "alertmanager" | "grafana" | "messages"
     dedupe_key: str | None = None
     received: float = 0.0
+    payload: dict[str, Any] | None = None
+
+    @property
+    def rendered(self) -> bool:
+        """Whether ``body`` and ``lines`` are there (``False``: only ``payload`` is)."""
+        return self.payload is None
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,8 +27,9 @@ import hashlib
 import json
 import logging
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from jinja2 import Template
 
@@ -358,13 +359,53 @@ class Renderer:
             received=now,
         )
 
-    def alertmanager(self, robot: str, data: object, *, now: float) -> Outgoing:
-        """The message for an Alertmanager webhook payload; :class:`PayloadError` if unreadable."""
-        return self.notification(robot, parse_alertmanager(data), now=now)
+    def accepted(
+        self, robot: str, notification: Notification, data: object, *, now: float
+    ) -> Outgoing:
+        """The message for ``notification`` (parsed from ``data``) as the intake stores it:
+        checked, ranked and keyed, but not rendered (:meth:`complete` renders it)."""
+        return Outgoing(
+            robot=robot,
+            body={},
+            kind="markdown",
+            lines=(),
+            priority=self.priority(notification),
+            source=notification.source,
+            dedupe_key=dedupe_key(robot, notification),
+            received=now,
+            payload=cast("dict[str, Any]", data),
+        )
 
-    def grafana(self, robot: str, data: object, *, now: float) -> Outgoing:
-        """The message for a Grafana webhook payload; :class:`PayloadError` if unreadable."""
-        return self.notification(robot, parse_grafana(data), now=now)
+    def alertmanager(
+        self, robot: str, data: object, *, now: float, deferred: bool = False
+    ) -> Outgoing:
+        """The message for an Alertmanager webhook payload; :class:`PayloadError` if
+        unreadable. ``deferred``: checked but not rendered yet (what the intake stores)."""
+        notification = parse_alertmanager(data)
+        if deferred:
+            return self.accepted(robot, notification, data, now=now)
+        return self.notification(robot, notification, now=now)
+
+    def grafana(self, robot: str, data: object, *, now: float, deferred: bool = False) -> Outgoing:
+        """The message for a Grafana webhook payload; :class:`PayloadError` if unreadable.
+        ``deferred``: checked but not rendered yet (what the intake stores)."""
+        notification = parse_grafana(data)
+        if deferred:
+            return self.accepted(robot, notification, data, now=now)
+        return self.notification(robot, notification, now=now)
+
+    def complete(self, message: Outgoing) -> Outgoing:
+        """``message`` rendered, if it was stored unrendered (:attr:`Outgoing.payload`).
+
+        It is rendered with this renderer's templates and mentions (a reload applies to
+        what is still queued) at the time it was received, and keeps its priority and
+        dedupe key. Raises :class:`PayloadError` for a payload this version cannot read.
+        """
+        if message.payload is None:
+            return message
+        parse = parse_grafana if message.source == "grafana" else parse_alertmanager
+        done = self.notification(message.robot, parse(message.payload), now=message.received)
+        return replace(done, priority=message.priority, dedupe_key=message.dedupe_key)
 
     def message(self, robot: str, data: object, *, now: float) -> Outgoing:
         """The message for ``POST /v1/robots/{robot}/messages``.

@@ -67,7 +67,9 @@ CONNECTIONS_GRACE = 3.0
 DISPATCH_GRACE = 5.0
 
 LoadRenderer = Callable[[RelaySettings, Config], RendererLike]
-MakeDispatcher = Callable[[RelaySettings, Config, Outbox, RelayMetrics], DispatcherLike]
+MakeDispatcher = Callable[
+    [RelaySettings, Config, Outbox, RelayMetrics, RendererLike], DispatcherLike
+]
 OpenOutbox = Callable[[str], Outbox]
 
 
@@ -141,11 +143,15 @@ def _default_renderer(settings: RelaySettings, config: Config) -> RendererLike:
 
 
 def _default_dispatcher(
-    settings: RelaySettings, config: Config, outbox: Outbox, metrics: RelayMetrics
+    settings: RelaySettings,
+    config: Config,
+    outbox: Outbox,
+    metrics: RelayMetrics,
+    renderer: RendererLike,
 ) -> DispatcherLike:
     from dingwire.relay.dispatcher import Dispatcher
 
-    return Dispatcher(settings, config, outbox, metrics)
+    return Dispatcher(settings, config, outbox, metrics, renderer=renderer)
 
 
 def _default_outbox(url: str) -> Outbox:
@@ -237,7 +243,7 @@ class Service:
             for key in ("listen", "queue"):
                 if getattr(loaded.settings, key) != getattr(old, key):
                     log.warning("[relay] %s changed: it takes effect when the relay restarts", key)
-            self.dispatcher.reconfigure(loaded.settings, loaded.config)
+            self.dispatcher.reconfigure(loaded.settings, loaded.config, loaded.renderer)
             self.intake.reconfigure(loaded.settings, loaded.config, loaded.renderer)
             self.config, self.settings = loaded.config, loaded.settings
             if self.masking is not None:
@@ -354,7 +360,7 @@ def build(
     outbox = open_outbox(settings.queue)
     try:
         metrics = RelayMetrics()
-        dispatcher = make_dispatcher(settings, config, outbox, metrics)
+        dispatcher = make_dispatcher(settings, config, outbox, metrics, renderer)
         return Service(
             config.path,
             _Loaded(config, settings, renderer),

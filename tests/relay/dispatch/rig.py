@@ -143,6 +143,7 @@ def make_rig(
     fake: Any = None,
     secret: bool = False,
     outbox: Any = None,
+    renderer: Any = None,
     **robot_options: Any,
 ) -> Rig:
     if fake is not None:
@@ -181,6 +182,7 @@ def make_rig(
         owner="test",
         robot_factory=lambda name: robot,
         clock=clock or time.time,
+        renderer=renderer,
     )
     return Rig(fake, ops, robot, outbox, metrics, dispatcher, clock or time.time)
 

@@ -79,12 +79,14 @@ class StubRenderer:
             received=now,
         )
 
-    def alertmanager(self, robot: str, data: Any, *, now: float) -> Outgoing:
+    def alertmanager(
+        self, robot: str, data: Any, *, now: float, deferred: bool = False
+    ) -> Outgoing:
         if not isinstance(data.get("alerts"), list):
             raise PayloadError("alerts: expected an array of alerts", field="alerts")
         return self._outgoing("alertmanager", robot, data, now)
 
-    def grafana(self, robot: str, data: Any, *, now: float) -> Outgoing:
+    def grafana(self, robot: str, data: Any, *, now: float, deferred: bool = False) -> Outgoing:
         if not isinstance(data.get("alerts"), list):
             raise PayloadError("alerts: expected an array of alerts", field="alerts")
         return self._outgoing("grafana", robot, data, now)
@@ -93,6 +95,9 @@ class StubRenderer:
         if "text" not in data and "msgtype" not in data and "markdown" not in data:
             raise PayloadError('expected a DingTalk message, or {"text": ...}')
         return self._outgoing("messages", robot, data, now)
+
+    def complete(self, message: Outgoing) -> Outgoing:
+        return message
 
 
 @dataclass
@@ -112,7 +117,7 @@ class StubDispatcher:
     def wake(self, robot: str) -> None:
         self.woken.append(robot)
 
-    def reconfigure(self, settings: RelaySettings, config: Config) -> None:
+    def reconfigure(self, settings: RelaySettings, config: Config, renderer: Any = None) -> None:
         self.reconfigured.append((settings, config))
 
 

@@ -82,8 +82,14 @@ class Parts:
         return renderer
 
     def make_dispatcher(
-        self, settings: RelaySettings, config: Config, outbox: Outbox, metrics: RelayMetrics
+        self,
+        settings: RelaySettings,
+        config: Config,
+        outbox: Outbox,
+        metrics: RelayMetrics,
+        renderer: object,
     ) -> StubDispatcher:
+        assert renderer is self.renderers[-1]  # the dispatcher renders with the intake's
         return self.dispatcher
 
     def open_outbox(self, url: str) -> MemoryOutbox:

@@ -53,22 +53,21 @@ def new_id(now: float) -> str:
 
 
 def encode_message(message: Outgoing) -> str:
-    """The message as stored: JSON that :func:`decode_message` turns back into an equal one."""
-    return json.dumps(
-        {
-            "robot": message.robot,
-            "body": message.body,
-            "kind": message.kind,
-            "lines": [[line.status, line.name, line.text] for line in message.lines],
-            "priority": message.priority,
-            "source": message.source,
-            "dedupe_key": message.dedupe_key,
-            "received": message.received,
-        },
-        ensure_ascii=False,
-        separators=(",", ":"),
-        allow_nan=False,
-    )
+    """The message as stored: JSON that :func:`decode_message` turns back into an equal one
+    (a message not rendered yet keeps its ``payload``; a rendered one has no such key)."""
+    data: dict[str, Any] = {
+        "robot": message.robot,
+        "body": message.body,
+        "kind": message.kind,
+        "lines": [[line.status, line.name, line.text] for line in message.lines],
+        "priority": message.priority,
+        "source": message.source,
+        "dedupe_key": message.dedupe_key,
+        "received": message.received,
+    }
+    if message.payload is not None:
+        data["payload"] = message.payload
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 
 
 def decode_message(text: str) -> Outgoing:
@@ -83,6 +82,7 @@ def decode_message(text: str) -> Outgoing:
         source=data["source"],
         dedupe_key=data["dedupe_key"],
         received=data["received"],
+        payload=data.get("payload"),
     )
 
 
