@@ -100,10 +100,10 @@ class RendererLike(Protocol):
     """What the intake needs of :class:`dingwire.relay.render.Renderer`."""
 
     def alertmanager(
-        self, robot: str, data: Any, *, now: float, deferred: bool = False
+        self, robot: str, data: Any, *, now: float, raw: str | None = None
     ) -> Outgoing: ...
 
-    def grafana(self, robot: str, data: Any, *, now: float, deferred: bool = False) -> Outgoing: ...
+    def grafana(self, robot: str, data: Any, *, now: float, raw: str | None = None) -> Outgoing: ...
 
     def message(self, robot: str, data: Any, *, now: float) -> Outgoing: ...
 
@@ -156,6 +156,14 @@ def parse_body(body: bytes) -> dict[str, Any]:
         kind = "an array" if isinstance(data, list) else f"a {type(data).__name__}"
         raise _BadBody(f"the body must be a JSON object, got {kind}")
     return data
+
+
+def _text(body: bytes, data: Any) -> str:
+    """The JSON text of a body :func:`parse_body` read as ``data``: the body itself when it
+    is UTF-8 (almost always), else ``data`` written again as UTF-8 JSON."""
+    if json.detect_encoding(body) == "utf-8":
+        return body.decode("utf-8")
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
 
 
 def _json(
@@ -278,11 +286,12 @@ class Served:
         and stored as it will go."""
         data = parse_body(body)
         renderer = self.renderer
+        if source == "messages":
+            return renderer.message(robot, data, now=now)
+        raw = _text(body, data)
         if source == "alertmanager":
-            return renderer.alertmanager(robot, data, now=now, deferred=True)
-        if source == "grafana":
-            return renderer.grafana(robot, data, now=now, deferred=True)
-        return renderer.message(robot, data, now=now)
+            return renderer.alertmanager(robot, data, now=now, raw=raw)
+        return renderer.grafana(robot, data, now=now, raw=raw)
 
     def store(
         self, outbox: Outbox, source: Source, robot: str, body: bytes, now: float
@@ -301,20 +310,26 @@ class Served:
     ) -> Enqueued:
         """:meth:`store` for the event loop: the same answers and errors.
 
-        A small body (most notifications) is rendered right here, and handed to an outbox
-        that can take it without blocking (``submit_enqueue``: the SQLite writer groups
-        it with the other callers' and sets a future after the commit) — no thread of its
-        own, no hand-offs of the GIL between threads. A large body, or an outbox without
-        ``submit_enqueue``, goes through a worker thread, so that the loop never stalls.
+        A small body (most notifications) is read right here and handed to an outbox that
+        takes it without blocking: ``enqueue_soon`` (SQLite: a future of this loop, set
+        once for every caller of a commit) or ``submit_enqueue`` (a thread's future). The
+        writer groups it with the other callers' — no thread of its own, no hand-offs of
+        the GIL between threads. A large body, or an outbox without either, goes through a
+        worker thread, so that the loop never stalls.
         """
         outbox = intake.outbox
+        soon = getattr(outbox, "enqueue_soon", None)
         submit = getattr(outbox, "submit_enqueue", None)
-        if submit is None or len(body) > INLINE_RENDER_BYTES:
+        if (soon is None and submit is None) or len(body) > INLINE_RENDER_BYTES:
             store = partial(self.store, outbox, source, robot, body, now)
             return await anyio.to_thread.run_sync(store, limiter=intake.limiter)
         outgoing = self.render(source, robot, body, now)
-        future = submit([outgoing], now=now, dedupe_window=self.settings.dedupe_window)
-        (answer,) = await asyncio.wrap_future(future)
+        window = self.settings.dedupe_window
+        if soon is not None:  # the loop's own future: one wake-up for a whole commit
+            (answer,) = await soon([outgoing], now=now, dedupe_window=window)
+        else:
+            assert submit is not None
+            (answer,) = await asyncio.wrap_future(submit([outgoing], now=now, dedupe_window=window))
         return cast(Enqueued, answer)
 
 

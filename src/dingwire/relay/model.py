@@ -50,8 +50,8 @@ class Outgoing:
     same key within ``dedupe_window`` is stored once. ``received`` is the epoch time of
     intake; delivery latency is measured from it.
 
-    ``payload``: an alert notification as it was received (the parsed JSON object), while
-    it is not rendered yet; ``body`` is then empty and ``lines`` too, and
+    ``payload``: an alert notification as it was received (its JSON text), while it is
+    not rendered yet; ``body`` is then empty and ``lines`` too, and
     :meth:`dingwire.relay.render.Renderer.complete` renders them (with ``received`` as the
     time of rendering, so a message reads the same whenever it is rendered). ``None`` for a
     rendered message.
@@ -65,7 +65,7 @@ class Outgoing:
     source: str = "messages"  # "alertmanager" | "grafana" | "messages"
     dedupe_key: str | None = None
     received: float = 0.0
-    payload: dict[str, Any] | None = None
+    payload: str | None = None
 
     @property
     def rendered(self) -> bool:

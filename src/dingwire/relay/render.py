@@ -29,7 +29,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 from jinja2 import Template
 
@@ -359,11 +359,9 @@ class Renderer:
             received=now,
         )
 
-    def accepted(
-        self, robot: str, notification: Notification, data: object, *, now: float
-    ) -> Outgoing:
-        """The message for ``notification`` (parsed from ``data``) as the intake stores it:
-        checked, ranked and keyed, but not rendered (:meth:`complete` renders it)."""
+    def accepted(self, robot: str, notification: Notification, raw: str, *, now: float) -> Outgoing:
+        """The message for ``notification`` (read from the JSON text ``raw``) as the intake
+        stores it: checked, ranked and keyed, not rendered (:meth:`complete` renders it)."""
         return Outgoing(
             robot=robot,
             body={},
@@ -373,25 +371,26 @@ class Renderer:
             source=notification.source,
             dedupe_key=dedupe_key(robot, notification),
             received=now,
-            payload=cast("dict[str, Any]", data),
+            payload=raw,
         )
 
     def alertmanager(
-        self, robot: str, data: object, *, now: float, deferred: bool = False
+        self, robot: str, data: object, *, now: float, raw: str | None = None
     ) -> Outgoing:
         """The message for an Alertmanager webhook payload; :class:`PayloadError` if
-        unreadable. ``deferred``: checked but not rendered yet (what the intake stores)."""
+        unreadable. ``raw``: the payload's JSON text as received — the message is then
+        checked and kept unrendered, with it (what the intake stores)."""
         notification = parse_alertmanager(data)
-        if deferred:
-            return self.accepted(robot, notification, data, now=now)
+        if raw is not None:
+            return self.accepted(robot, notification, raw, now=now)
         return self.notification(robot, notification, now=now)
 
-    def grafana(self, robot: str, data: object, *, now: float, deferred: bool = False) -> Outgoing:
+    def grafana(self, robot: str, data: object, *, now: float, raw: str | None = None) -> Outgoing:
         """The message for a Grafana webhook payload; :class:`PayloadError` if unreadable.
-        ``deferred``: checked but not rendered yet (what the intake stores)."""
+        ``raw``: as for :meth:`alertmanager`."""
         notification = parse_grafana(data)
-        if deferred:
-            return self.accepted(robot, notification, data, now=now)
+        if raw is not None:
+            return self.accepted(robot, notification, raw, now=now)
         return self.notification(robot, notification, now=now)
 
     def complete(self, message: Outgoing) -> Outgoing:
@@ -404,7 +403,11 @@ class Renderer:
         if message.payload is None:
             return message
         parse = parse_grafana if message.source == "grafana" else parse_alertmanager
-        done = self.notification(message.robot, parse(message.payload), now=message.received)
+        try:
+            data = json.loads(message.payload)
+        except ValueError as error:
+            raise PayloadError(f"the stored payload is not JSON: {error}") from None
+        done = self.notification(message.robot, parse(data), now=message.received)
         return replace(done, priority=message.priority, dedupe_key=message.dedupe_key)
 
     def message(self, robot: str, data: object, *, now: float) -> Outgoing:

@@ -15,6 +15,7 @@ by arrival times, never by what the relays count:
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Sequence
@@ -245,7 +246,7 @@ def test_kill_9_of_a_relay_holding_claims_loses_nothing(
             assert record.lease_until is not None
             # Stored as received (rendered when sent): its alerts are in its payload.
             assert record.message.payload is not None
-            names = names_of([record.message.payload])
+            names = names_of([json.loads(record.message.payload)])
             assert names
             for name in names:
                 token = TOKENS[record.message.robot]

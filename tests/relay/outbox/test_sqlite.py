@@ -3,6 +3,7 @@ several connections on one file, and OutboxUnavailable for every SQLite failure.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import sqlite3
@@ -112,6 +113,108 @@ def test_without_group_commit_every_call_commits_alone(path: Path) -> None:
             t.join(WAIT)
         assert outbox.commits == before + 5
         assert outbox.counts()["ops"]["queued"] == 4
+
+
+def _enqueue_at_once(outbox: SqliteOutbox, messages: list[Any], *, now: float = 1.0) -> list[Any]:
+    """Each message enqueued by a thread of its own, all held at the gate and committed in
+    one batch; the answers in the order of ``messages``."""
+    gate = Gate(outbox)
+    answers: list[Any] = [None] * len(messages)
+
+    def one(i: int) -> None:
+        try:
+            [answers[i]] = outbox.enqueue([messages[i]], now=now, dedupe_window=60.0)
+        except Exception as error:
+            answers[i] = error
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(len(messages))]
+    for i, thread in enumerate(threads):
+        thread.start()
+        wait_until(lambda i=i: outbox._jobs.qsize() == i + 1, "the calls waiting in order")
+    gate.release()
+    for thread in threads:
+        thread.join(WAIT)
+    return answers
+
+
+def test_a_run_of_enqueues_is_stored_together_with_the_same_answers(
+    outbox: SqliteOutbox,
+) -> None:
+    [earlier] = outbox.enqueue([message(text="earlier", key="k-old")], now=1.0, dedupe_window=60.0)
+    statements: list[str] = []
+    outbox._writer_conn.set_trace_callback(statements.append)
+    try:
+        sent = [
+            message(text="a", key="k-a"),
+            message(text="b"),
+            message(text="a again", key="k-a"),  # a replica's copy, in the same commit
+            message(text="old again", key="k-old"),  # stored by an earlier commit
+            message(text="c", key="k-c"),
+        ]
+        answers = _enqueue_at_once(outbox, sent)
+    finally:
+        outbox._writer_conn.set_trace_callback(None)
+    a, b, a_again, old_again, c = answers
+    assert not any(answer.duplicate for answer in (a, b, c))
+    assert (a_again.id, a_again.duplicate) == (a.id, True)
+    assert (old_again.id, old_again.duplicate) == (earlier.id, True)
+    assert len({a.id, b.id, c.id, earlier.id}) == 4
+    for answer, text in ((a, "a"), (b, "b"), (c, "c")):
+        record = outbox.get(answer.id)
+        assert record is not None
+        assert record.message.body["markdown"]["title"] == text
+    assert outbox.counts()["ops"]["queued"] == 4
+    # Five calls in a handful of statements, not five savepoints of their own (the one
+    # savepoint of a call is the gate's).
+    assert sum(s.startswith("SAVEPOINT call") for s in statements) == 1
+    assert sum(s.startswith("SAVEPOINT run") for s in statements) == 1
+
+
+def test_a_run_with_an_id_already_taken_is_stored_call_by_call(
+    outbox: SqliteOutbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    [first] = outbox.enqueue([message(text="first")], now=1.0, dedupe_window=60.0)
+    # The run draws first.id for x: it fails whole, and each call draws again on its own.
+    fresh = [f"fresh000000000000000{i}" for i in range(3)]
+    ids = iter([first.id, fresh[0], first.id, fresh[1], fresh[2]])
+    monkeypatch.setattr(sqlite_module, "new_id", lambda now: next(ids))
+    answers = _enqueue_at_once(outbox, [message(text="x"), message(text="y")])
+    assert [a.id for a in answers] == fresh[1:]
+    for answer, text in zip(answers, ("x", "y"), strict=True):
+        record = outbox.get(answer.id)
+        assert record is not None
+        assert record.message.body["markdown"]["title"] == text
+    assert outbox.counts()["ops"]["queued"] == 3
+
+
+def test_enqueue_soon_answers_on_the_loop(outbox: SqliteOutbox) -> None:
+    async def main() -> list[Any]:
+        futures = [
+            outbox.enqueue_soon([message(text=str(i))], now=1.0, dedupe_window=60.0)
+            for i in range(20)
+        ]
+        assert all(isinstance(f, asyncio.Future) for f in futures)
+        return [answer for f in futures for answer in await f]
+
+    answers = asyncio.run(main())
+    assert len({a.id for a in answers}) == 20
+    assert outbox.counts()["ops"]["queued"] == 20
+
+
+def test_enqueue_soon_fails_on_the_loop_when_it_cannot_store(path: Path) -> None:
+    outbox = SqliteOutbox(path)
+    outbox._writer_conn.execute("PRAGMA query_only = ON")  # every write refused
+
+    async def main() -> None:
+        future = outbox.enqueue_soon([message()], now=1.0, dedupe_window=60.0)
+        with pytest.raises(OutboxUnavailable):
+            await future
+
+    try:
+        asyncio.run(main())
+    finally:
+        outbox._writer_conn.execute("PRAGMA query_only = OFF")
+        outbox.close()
 
 
 def test_a_failing_call_fails_alone_in_its_batch(outbox: SqliteOutbox) -> None:

@@ -14,6 +14,7 @@ from dingwire.relay.render import Renderer
 
 from .conftest import NOW, MakeRenderer, sample
 
+RAW = json.dumps(sample("alertmanager/firing-two-alerts"))
 SAMPLES = [
     ("alertmanager", "alertmanager/firing-two-alerts"),
     ("alertmanager", "alertmanager/resolved-one-alert"),
@@ -24,7 +25,9 @@ SAMPLES = [
 def _both(renderer: Renderer, source: str, name: str) -> tuple[Outgoing, Outgoing]:
     robot = "pager"  # the robot with a mention: the mention is rendered too
     render = renderer.grafana if source == "grafana" else renderer.alertmanager
-    return render(robot, sample(name), now=NOW), render(robot, sample(name), now=NOW, deferred=True)
+    return render(robot, sample(name), now=NOW), render(
+        robot, sample(name), now=NOW, raw=json.dumps(sample(name))
+    )
 
 
 @pytest.mark.parametrize(("source", "name"), SAMPLES)
@@ -32,8 +35,10 @@ def test_a_deferred_notification_keeps_its_payload_rank_and_key(
     renderer: Renderer, source: str, name: str
 ) -> None:
     full, deferred = _both(renderer, source, name)
-    assert not deferred.rendered and full.rendered
-    assert deferred.payload == sample(name)
+    assert not deferred.rendered
+    assert full.rendered
+    assert deferred.payload is not None
+    assert json.loads(deferred.payload) == sample(name)
     assert (deferred.body, deferred.lines) == ({}, ())
     assert deferred.kind == "markdown"
     assert deferred.priority == full.priority
@@ -56,18 +61,19 @@ def test_completed_later_it_is_the_message_intake_would_have_rendered(
 def test_it_keeps_the_rank_and_key_it_was_stored_with(make_renderer: MakeRenderer) -> None:
     renderer = make_renderer()
     deferred = renderer.alertmanager(
-        "ops", sample("alertmanager/firing-two-alerts"), now=NOW, deferred=True
+        "ops", sample("alertmanager/firing-two-alerts"), now=NOW, raw=RAW
     )
     moved = replace(deferred, priority=7, dedupe_key="k" * 64)
     done = renderer.complete(moved)
     assert (done.priority, done.dedupe_key) == (7, "k" * 64)
-    assert done.payload is None and done.body["msgtype"] == "markdown"
+    assert done.payload is None
+    assert done.body["msgtype"] == "markdown"
 
 
 def test_a_reloaded_template_renders_what_is_still_queued(make_renderer: MakeRenderer) -> None:
     before = make_renderer()
     deferred = before.alertmanager(
-        "ops", sample("alertmanager/firing-two-alerts"), now=NOW, deferred=True
+        "ops", sample("alertmanager/firing-two-alerts"), now=NOW, raw=RAW
     )
     template = '{% set title = "new: " ~ group_name %}NEW BODY {{ alerts|length }}\n'
     after = make_renderer('[relay]\ntemplate = "t.md.j2"\n', files={"t.md.j2": template})
@@ -78,15 +84,24 @@ def test_a_reloaded_template_renders_what_is_still_queued(make_renderer: MakeRen
 
 def test_a_payload_this_version_cannot_read_says_why(renderer: Renderer) -> None:
     deferred = renderer.alertmanager(
-        "ops", sample("alertmanager/firing-two-alerts"), now=NOW, deferred=True
+        "ops", sample("alertmanager/firing-two-alerts"), now=NOW, raw=RAW
     )
-    broken = replace(deferred, payload={"alerts": "not a list"})
+    broken = replace(deferred, payload='{"alerts": "not a list"}')
     with pytest.raises(PayloadError, match="alerts"):
         renderer.complete(broken)
 
 
 def test_a_bad_payload_is_refused_at_intake_even_deferred(renderer: Renderer) -> None:
     with pytest.raises(PayloadError, match="alerts"):
-        renderer.alertmanager("ops", {"alerts": 3}, now=NOW, deferred=True)
+        renderer.alertmanager("ops", {"alerts": 3}, now=NOW, raw='{"alerts": 3}')
+    text = '{"alerts": [{"labels": 1}]}'
     with pytest.raises(PayloadError):
-        renderer.grafana("ops", json.loads('{"alerts": [{"labels": 1}]}'), now=NOW, deferred=True)
+        renderer.grafana("ops", json.loads(text), now=NOW, raw=text)
+
+
+def test_a_stored_payload_that_is_not_json_says_so(renderer: Renderer) -> None:
+    deferred = renderer.alertmanager(
+        "ops", sample("alertmanager/firing-two-alerts"), now=NOW, raw=RAW
+    )
+    with pytest.raises(PayloadError, match="not JSON"):
+        renderer.complete(replace(deferred, payload="{not json"))

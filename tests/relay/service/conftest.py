@@ -65,6 +65,7 @@ class StubRenderer:
 
     def __init__(self) -> None:
         self.calls: list[tuple[str, str, Any]] = []
+        self.raws: list[str | None] = []  # the JSON text an alert payload is kept as
 
     def _outgoing(self, source: str, robot: str, data: Any, now: float) -> Outgoing:
         self.calls.append((source, robot, data))
@@ -80,15 +81,17 @@ class StubRenderer:
         )
 
     def alertmanager(
-        self, robot: str, data: Any, *, now: float, deferred: bool = False
+        self, robot: str, data: Any, *, now: float, raw: str | None = None
     ) -> Outgoing:
         if not isinstance(data.get("alerts"), list):
             raise PayloadError("alerts: expected an array of alerts", field="alerts")
+        self.raws.append(raw)
         return self._outgoing("alertmanager", robot, data, now)
 
-    def grafana(self, robot: str, data: Any, *, now: float, deferred: bool = False) -> Outgoing:
+    def grafana(self, robot: str, data: Any, *, now: float, raw: str | None = None) -> Outgoing:
         if not isinstance(data.get("alerts"), list):
             raise PayloadError("alerts: expected an array of alerts", field="alerts")
+        self.raws.append(raw)
         return self._outgoing("grafana", robot, data, now)
 
     def message(self, robot: str, data: Any, *, now: float) -> Outgoing:

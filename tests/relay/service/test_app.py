@@ -79,9 +79,28 @@ def test_a_payload_is_stored_then_answered_202_with_its_id(
     assert record.message.robot == "ops"
     assert record.message.source == endpoint
     assert record.message.received == 1_800_000_000.0
-    assert relay.renderer.calls == [(endpoint, "ops", payload)]  # rendered once
+    assert relay.renderer.calls == [(endpoint, "ops", payload)]  # read once
+    # An alert payload is kept as the JSON text it came in (rendered when sent).
+    if endpoint != "messages":
+        (raw,) = relay.renderer.raws
+        assert raw is not None
+        assert json.loads(raw) == payload
     assert relay.dispatcher.woken == ["ops"]
     assert received(relay, endpoint) == 1
+
+
+def test_an_alert_payload_in_utf16_is_kept_as_utf8_json(make_relay: MakeRelay) -> None:
+    relay = make_relay()
+    text = json.dumps(ALERT, ensure_ascii=False)
+    answer = relay.client.post(
+        "/dingtalk/ops/send",
+        content=text.encode("utf-16"),
+        headers={"content-type": "application/json"},
+    )
+    assert answer.status_code == 202, answer.text
+    (raw,) = relay.renderer.raws
+    assert raw is not None
+    assert json.loads(raw) == ALERT
 
 
 def test_the_answer_waits_for_the_enqueue_to_return(make_relay: MakeRelay) -> None:

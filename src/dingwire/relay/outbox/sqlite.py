@@ -27,6 +27,7 @@ Rules kept here:
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
@@ -167,14 +168,71 @@ class _Status:
     history: tuple[dict[str, Any], ...]
 
 
+class _Enqueue:
+    """What one enqueue call stores, kept apart so that the writer can store a run of
+    calls in a few statements (:meth:`SqliteOutbox._enqueue_run`)."""
+
+    __slots__ = ("encoded", "now", "window")
+
+    def __init__(self, encoded: list[tuple[Outgoing, str]], now: float, window: float) -> None:
+        self.encoded = encoded
+        self.now = now
+        self.window = window
+
+
 class _Job(Generic[_T]):
-    """One write call waiting for the writer thread, and the future its caller waits on."""
+    """One write call waiting for the writer thread, and the future its caller waits on:
+    a :class:`concurrent.futures.Future`, or — for a caller on an event loop — that loop's
+    own future, set from the loop (one wake-up of the loop for a whole commit)."""
 
-    __slots__ = ("future", "work")
+    __slots__ = ("enqueue", "future", "loop", "work")
 
-    def __init__(self, work: Callable[[sqlite3.Connection], _T]) -> None:
+    def __init__(
+        self,
+        work: Callable[[sqlite3.Connection], _T],
+        enqueue: _Enqueue | None = None,
+        loop: asyncio.AbstractEventLoop | None = None,
+    ) -> None:
         self.work = work
-        self.future: Future[_T] = Future()
+        self.enqueue = enqueue
+        self.loop = loop
+        self.future: Future[_T] | asyncio.Future[_T] = (
+            Future() if loop is None else loop.create_future()
+        )
+
+
+_Outcome = tuple[_Job[Any], Any, BaseException | None]
+
+
+def _settle(outcomes: Sequence[_Outcome]) -> None:
+    """Set each job's future to its result or exception: thread futures at once, a loop's
+    futures in one callback on that loop."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[_Outcome]] = {}
+    for outcome in outcomes:
+        job = outcome[0]
+        if job.loop is None:
+            _set(outcome)
+        else:
+            by_loop.setdefault(job.loop, []).append(outcome)
+    for loop, some in by_loop.items():
+        with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits any more
+            loop.call_soon_threadsafe(_set_all, some)
+
+
+def _set_all(outcomes: Sequence[_Outcome]) -> None:
+    for outcome in outcomes:
+        _set(outcome)
+
+
+def _set(outcome: _Outcome) -> None:
+    job, result, error = outcome
+    future = job.future
+    if future.done():  # a caller that gave up (cancelled), or set already
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(result)
 
 
 _STOP = object()
@@ -298,7 +356,9 @@ class SqliteOutbox:
     def _submit(self, work: Callable[[sqlite3.Connection], _T]) -> Future[_T]:
         """Hand ``work`` to the writer's next transaction: the future of its result, set
         once it is committed."""
-        job = _Job(work)
+        return cast("Future[_T]", self._hand_in(_Job(work)).future)
+
+    def _hand_in(self, job: _Job[_T]) -> _Job[_T]:
         with self._lock:
             self._check_open()
             if os.getpid() != self._pid:  # a forked child has no writer thread
@@ -308,7 +368,7 @@ class SqliteOutbox:
                     retry_after=5.0,
                 )
             self._jobs.put(job)
-        return job.future
+        return job
 
     def _write_loop(self) -> None:
         stopping = False
@@ -334,50 +394,115 @@ class SqliteOutbox:
             try:
                 self._commit(batch)
             except BaseException as error:  # a bug here must not leave callers waiting
-                for job in batch:
-                    if not job.future.done():
-                        job.future.set_exception(error)
+                _settle([(job, None, error) for job in batch])
 
     def _commit(self, batch: list[_Job[Any]]) -> None:
-        """One transaction for ``batch``: a savepoint per call, one commit for them all."""
+        """One transaction for ``batch``: a savepoint per call (or per run of enqueue calls,
+        stored together), one commit for them all; then every future is set."""
         conn = self._writer_conn
-        done: list[tuple[_Job[Any], Any]] = []
         try:
             conn.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as error:
-            for job in batch:
-                job.future.set_exception(_unavailable(error, self.path))
+            _settle([(job, None, _unavailable(error, self.path)) for job in batch])
             return
-        failed: list[tuple[_Job[Any], BaseException]] = []
-        for job in batch:
-            try:
-                conn.execute("SAVEPOINT call")
-                result = job.work(conn)
-                conn.execute("RELEASE call")
-            except BaseException as error:  # the call fails, the batch goes on
+        done: list[_Outcome] = []
+        failed: list[_Outcome] = []
+        i = 0
+        while i < len(batch):
+            run = [batch[i]]
+            while (
+                run[-1].enqueue is not None
+                and i + len(run) < len(batch)
+                and batch[i + len(run)].enqueue is not None
+            ):
+                run.append(batch[i + len(run)])
+            i += len(run)
+            if len(run) > 1:
                 try:
-                    conn.execute("ROLLBACK TO call")
+                    conn.execute("SAVEPOINT run")
+                    answers = self._enqueue_run(conn, run)
+                    conn.execute("RELEASE run")
+                except BaseException:  # one of them fails: each on its own, below
+                    with contextlib.suppress(sqlite3.Error):
+                        conn.execute("ROLLBACK TO run")
+                        conn.execute("RELEASE run")
+                else:
+                    done.extend(
+                        (job, answer, None) for job, answer in zip(run, answers, strict=True)
+                    )
+                    continue
+            for job in run:
+                try:
+                    conn.execute("SAVEPOINT call")
+                    result = job.work(conn)
                     conn.execute("RELEASE call")
-                except sqlite3.Error:
-                    pass
-                if isinstance(error, sqlite3.Error):
-                    error = _unavailable(error, self.path)
-                failed.append((job, error))
-            else:
-                done.append((job, result))
+                except BaseException as error:  # the call fails, the batch goes on
+                    try:
+                        conn.execute("ROLLBACK TO call")
+                        conn.execute("RELEASE call")
+                    except sqlite3.Error:
+                        pass
+                    if isinstance(error, sqlite3.Error):
+                        error = _unavailable(error, self.path)
+                    failed.append((job, None, error))
+                else:
+                    done.append((job, result, None))
         try:
             conn.execute("COMMIT")
         except sqlite3.Error as error:
             with contextlib.suppress(sqlite3.Error):
                 conn.execute("ROLLBACK")
-            for job, _ in done:
-                job.future.set_exception(_unavailable(error, self.path))
+            unavailable = _unavailable(error, self.path)
+            done = [(job, None, unavailable) for job, _, _ in done]
         else:
             self.commits += 1
-            for job, result in done:
-                job.future.set_result(result)
-        for job, exception in failed:
-            job.future.set_exception(exception)
+        _settle(done + failed)
+
+    def _enqueue_run(self, conn: sqlite3.Connection, run: list[_Job[Any]]) -> list[list[Enqueued]]:
+        """Store a run of enqueue calls in a few statements — what :meth:`submit_enqueue`'s
+        own work does call by call, with the same answers (a key stored earlier in the run
+        is a duplicate too). An id already taken raises: the caller then stores each call
+        on its own (which draws again)."""
+        calls = [cast(_Enqueue, job.enqueue) for job in run]
+        conn.execute("DELETE FROM dedupe WHERE stored < ?", (min(c.now - c.window for c in calls),))
+        keys = list(
+            {m.dedupe_key: None for c in calls for m, _ in c.encoded if m.dedupe_key is not None}
+        )
+        seen: dict[str, tuple[str, float]] = {}
+        for start in range(0, len(keys), 500):
+            chunk = keys[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            for key, id, stored in conn.execute(
+                f"SELECT key, id, stored FROM dedupe WHERE key IN ({marks})", chunk
+            ):
+                seen[key] = (id, stored)
+        rows: list[tuple[str, str, int, str, float, float]] = []
+        keyed: list[tuple[str, str, float]] = []
+        answers: list[list[Enqueued]] = []
+        for call in calls:
+            now = call.now
+            out: list[Enqueued] = []
+            for message, text in call.encoded:
+                key = message.dedupe_key
+                if key is not None:
+                    first = seen.get(key)
+                    if first is not None and now - first[1] <= call.window:
+                        out.append(Enqueued(first[0], duplicate=True))
+                        continue
+                id = new_id(now)
+                rows.append((id, message.robot, message.priority, text, now, now))
+                if key is not None:
+                    seen[key] = (id, now)
+                    keyed.append((key, id, now))
+                out.append(Enqueued(id))
+            answers.append(out)
+        conn.executemany(
+            "INSERT INTO records (id, robot, priority, message, state, not_before, updated)"
+            " VALUES (?, ?, ?, ?, 'queued', ?, ?)",
+            rows,
+        )
+        conn.executemany("INSERT OR REPLACE INTO dedupe (key, id, stored) VALUES (?, ?, ?)", keyed)
+        return answers
 
     # -- the contract ---------------------------------------------------------------------
 
@@ -393,11 +518,36 @@ class SqliteOutbox:
         (or to the :class:`OutboxUnavailable` that stopped it). It never blocks, so the
         relay's event loop hands a request over without a thread of its own; the writer
         groups it with every other caller's."""
+        return cast(
+            "Future[list[Enqueued]]",
+            self._enqueue_job(messages, now=now, dedupe_window=dedupe_window, loop=None),
+        )
+
+    def enqueue_soon(
+        self, messages: Sequence[Outgoing], *, now: float, dedupe_window: float
+    ) -> asyncio.Future[list[Enqueued]]:
+        """:meth:`submit_enqueue` for a caller on an event loop: a future of the running
+        loop, set on the loop after the commit — one wake-up of the loop for every caller
+        of a commit, not one each. Call it from the loop."""
+        loop = asyncio.get_running_loop()
+        return cast(
+            "asyncio.Future[list[Enqueued]]",
+            self._enqueue_job(messages, now=now, dedupe_window=dedupe_window, loop=loop),
+        )
+
+    def _enqueue_job(
+        self,
+        messages: Sequence[Outgoing],
+        *,
+        now: float,
+        dedupe_window: float,
+        loop: asyncio.AbstractEventLoop | None,
+    ) -> Future[list[Enqueued]] | asyncio.Future[list[Enqueued]]:
         if not messages:
             self._check_open()
-            done: Future[list[Enqueued]] = Future()
-            done.set_result([])
-            return done
+            job: _Job[list[Enqueued]] = _Job(lambda conn: [], loop=loop)
+            job.future.set_result([])
+            return job.future
         encoded = [(m, encode_message(m)) for m in messages]  # in the caller's thread
 
         def work(conn: sqlite3.Connection) -> list[Enqueued]:
@@ -429,7 +579,7 @@ class SqliteOutbox:
                 answers.append(Enqueued(id))
             return answers
 
-        return self._submit(work)
+        return self._hand_in(_Job(work, _Enqueue(encoded, now, dedupe_window), loop)).future
 
     def claim(
         self, robot: str, *, now: float, owner: str, lease: float, limit: int
