@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from dataclasses import replace
 
@@ -539,3 +540,30 @@ def test_purge_sent_deletes_only_what_was_sent_before(outbox: Outbox) -> None:
     assert outbox.get(ids[0]) is None
     assert [state(outbox, id) for id in ids[1:]] == ["sent", "dead", "sending"]
     assert outbox.counts()["ops"]["sent"] == 1
+
+
+# -- enqueue_soon: the event loop's way in ----------------------------------------------------
+
+
+def test_enqueue_soon_answers_on_the_callers_loop(outbox: Outbox) -> None:
+    soon = getattr(outbox, "enqueue_soon", None)
+    if isinstance(outbox, MemoryOutbox):
+        assert soon is None  # the intake stores through a worker thread instead
+        return
+    assert soon is not None
+
+    async def main() -> list[str]:
+        futures = [
+            soon([message(text=f"m{i}", key=f"k{i % 10}")], now=100.0, dedupe_window=300.0)
+            for i in range(30)
+        ]
+        assert all(isinstance(f, asyncio.Future) for f in futures)
+        answers = [a for f in futures for a in await f]
+        assert sum(not a.duplicate for a in answers) == 10  # k0..k9 once each
+        return [a.id for a in answers]
+
+    ids = asyncio.run(main())
+    assert len(set(ids)) == 10
+    assert outbox.counts()["ops"]["queued"] == 10
+    for id in set(ids):
+        assert state(outbox, id) == "queued"

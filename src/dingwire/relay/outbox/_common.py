@@ -12,11 +12,14 @@ cannot drift apart:
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import secrets
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from dingwire.relay.model import DigestLine, Outgoing, State
 
@@ -43,6 +46,55 @@ class Backlog:
     waiting: int = 0
     sending: int = 0
     next_due: float | None = None
+
+
+class Waiter(Protocol):
+    """A call waiting for a writer thread: its future, and the loop that future is of
+    (``None``: a :class:`concurrent.futures.Future`, set from any thread)."""
+
+    loop: asyncio.AbstractEventLoop | None
+    future: Future[Any] | asyncio.Future[Any]
+
+
+#: A call's outcome: the call, its result, or the exception it ends with.
+Outcome = tuple[Waiter, Any, BaseException | None]
+
+
+def new_future(loop: asyncio.AbstractEventLoop | None) -> Future[Any] | asyncio.Future[Any]:
+    """A thread's future, or — for a caller on ``loop`` — a future of that loop."""
+    return Future() if loop is None else loop.create_future()
+
+
+def settle(outcomes: Sequence[Outcome]) -> None:
+    """Set each call's future to its result or exception, from a writer thread: thread
+    futures at once, a loop's futures in one callback on that loop (one wake-up of the
+    loop for all its callers, not one each)."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[Outcome]] = {}
+    for outcome in outcomes:
+        loop = outcome[0].loop
+        if loop is None:
+            _set(outcome)
+        else:
+            by_loop.setdefault(loop, []).append(outcome)
+    for loop, some in by_loop.items():
+        with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits any more
+            loop.call_soon_threadsafe(_set_all, some)
+
+
+def _set_all(outcomes: Sequence[Outcome]) -> None:
+    for outcome in outcomes:
+        _set(outcome)
+
+
+def _set(outcome: Outcome) -> None:
+    waiter, result, error = outcome
+    future = waiter.future
+    if future.done():  # a caller that gave up (cancelled), or set already
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(result)
 
 
 def new_id(now: float) -> str:

@@ -83,6 +83,7 @@ password of the URL never appears in an error, a log line or ``repr``.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -104,11 +105,14 @@ from dingwire.relay.model import STATES, Enqueued, Outgoing, Record, State
 from dingwire.relay.outbox._common import (
     HISTORY,
     Backlog,
+    Outcome,
     decode_message,
     encode_message,
     failure_reply,
+    new_future,
     new_id,
     released_state,
+    settle,
     with_attempt,
 )
 from dingwire.relay.outbox._contract import OutboxUnavailable
@@ -482,16 +486,23 @@ _STOP = object()
 class _Enqueue:
     """One enqueue call waiting for the writer, and the future its caller waits on."""
 
-    __slots__ = ("encoded", "future", "ids", "now", "window")
+    __slots__ = ("encoded", "future", "ids", "loop", "now", "window")
 
-    def __init__(self, messages: Sequence[Outgoing], now: float, window: float) -> None:
+    def __init__(
+        self,
+        messages: Sequence[Outgoing],
+        now: float,
+        window: float,
+        loop: asyncio.AbstractEventLoop | None = None,
+    ) -> None:
         self.encoded = [
             (m.robot, str(m.priority), m.dedupe_key or "", encode_message(m)) for m in messages
         ]
         self.now = now
         self.window = window
         self.ids = [new_id(now) for _ in messages]
-        self.future: Future[list[Enqueued]] = Future()
+        self.loop = loop
+        self.future: Future[list[Enqueued]] | asyncio.Future[list[Enqueued]] = new_future(loop)
 
     def args(self) -> list[str]:
         """The script's arguments after the prefix."""
@@ -687,12 +698,32 @@ class RedisOutbox:
         """:meth:`enqueue` without waiting: the future of its answers, set once Redis has
         answered (or to the :class:`OutboxUnavailable` that stopped it). It never blocks:
         the writer thread sends whatever calls are waiting in one pipeline."""
+        future = self._hand_in(messages, now, dedupe_window, None)
+        return cast("Future[list[Enqueued]]", future)
+
+    def enqueue_soon(
+        self, messages: Sequence[Outgoing], *, now: float, dedupe_window: float
+    ) -> asyncio.Future[list[Enqueued]]:
+        """:meth:`submit_enqueue` for a caller on an event loop: a future of the running
+        loop, set on the loop once Redis has answered — one wake-up of the loop for every
+        caller of a pipeline, not one each. Call it from the loop."""
+        loop = asyncio.get_running_loop()
+        future = self._hand_in(messages, now, dedupe_window, loop)
+        return cast("asyncio.Future[list[Enqueued]]", future)
+
+    def _hand_in(
+        self,
+        messages: Sequence[Outgoing],
+        now: float,
+        dedupe_window: float,
+        loop: asyncio.AbstractEventLoop | None,
+    ) -> Future[list[Enqueued]] | asyncio.Future[list[Enqueued]]:
         if not messages:
             self._call(lambda: None)
-            done: Future[list[Enqueued]] = Future()
+            done = new_future(loop)
             done.set_result([])
             return done
-        job = _Enqueue(messages, now, dedupe_window)  # encoded in the caller's thread
+        job = _Enqueue(messages, now, dedupe_window, loop)  # encoded in the caller's thread
         with self._lock:
             if self._closed:
                 raise OutboxUnavailable(f"the outbox {self._shown} is closed", retry_after=1.0)
@@ -728,12 +759,18 @@ class RedisOutbox:
             try:
                 self._send(batch)
             except BaseException as error:  # a bug here must not leave callers waiting
-                for job in batch:
-                    if not job.future.done():
-                        job.future.set_exception(error)
+                settle([(job, None, error) for job in batch])
 
     def _send(self, batch: list[_Enqueue]) -> None:
-        """Every call of ``batch`` in one pipeline (each script atomic on its own)."""
+        """Every call of ``batch`` in one pipeline (each script atomic on its own); then
+        every future is set."""
+        outcomes: list[Outcome] = []
+        try:
+            self._send_all(batch, outcomes)
+        finally:
+            settle(outcomes)
+
+    def _send_all(self, batch: list[_Enqueue], outcomes: list[Outcome]) -> None:
         pending = batch
         while pending:
             pipe = self._client.pipeline(transaction=False)
@@ -743,8 +780,7 @@ class RedisOutbox:
                 results = pipe.execute(raise_on_error=False)
             except redis.RedisError as error:
                 unavailable = self._unavailable(error)
-                for job in pending:
-                    job.future.set_exception(unavailable)
+                outcomes.extend((job, None, unavailable) for job in pending)
                 return
             again: list[_Enqueue] = []
             unknown = False
@@ -753,20 +789,19 @@ class RedisOutbox:
                     unknown = True  # Redis restarted: its script cache is empty
                     again.append(job)
                 elif isinstance(result, redis.RedisError):
-                    job.future.set_exception(self._unavailable(result))
+                    outcomes.append((job, None, self._unavailable(result)))
                 elif isinstance(result, BaseException):
-                    job.future.set_exception(result)
+                    outcomes.append((job, None, result))
                 elif (answers := job.answer(result)) is None:
                     again.append(job)  # an id in use: drawn again
                 else:
-                    job.future.set_result(answers)
+                    outcomes.append((job, answers, None))
             if unknown:
                 try:
                     self._client.script_load(self._enqueue.script)
                 except redis.RedisError as error:
                     unavailable = self._unavailable(error)
-                    for job in again:
-                        job.future.set_exception(unavailable)
+                    outcomes.extend((job, None, unavailable) for job in again)
                     return
             pending = again
 

@@ -44,11 +44,14 @@ from typing import Any, Generic, TypeVar, cast
 from dingwire.relay.model import STATES, Enqueued, Outgoing, Record, State
 from dingwire.relay.outbox._common import (
     Backlog,
+    Outcome,
     decode_message,
     encode_message,
     failure_reply,
+    new_future,
     new_id,
     released_state,
+    settle,
     with_attempt,
 )
 from dingwire.relay.outbox._contract import OutboxUnavailable
@@ -196,43 +199,7 @@ class _Job(Generic[_T]):
         self.work = work
         self.enqueue = enqueue
         self.loop = loop
-        self.future: Future[_T] | asyncio.Future[_T] = (
-            Future() if loop is None else loop.create_future()
-        )
-
-
-_Outcome = tuple[_Job[Any], Any, BaseException | None]
-
-
-def _settle(outcomes: Sequence[_Outcome]) -> None:
-    """Set each job's future to its result or exception: thread futures at once, a loop's
-    futures in one callback on that loop."""
-    by_loop: dict[asyncio.AbstractEventLoop, list[_Outcome]] = {}
-    for outcome in outcomes:
-        job = outcome[0]
-        if job.loop is None:
-            _set(outcome)
-        else:
-            by_loop.setdefault(job.loop, []).append(outcome)
-    for loop, some in by_loop.items():
-        with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits any more
-            loop.call_soon_threadsafe(_set_all, some)
-
-
-def _set_all(outcomes: Sequence[_Outcome]) -> None:
-    for outcome in outcomes:
-        _set(outcome)
-
-
-def _set(outcome: _Outcome) -> None:
-    job, result, error = outcome
-    future = job.future
-    if future.done():  # a caller that gave up (cancelled), or set already
-        return
-    if error is not None:
-        future.set_exception(error)
-    else:
-        future.set_result(result)
+        self.future: Future[_T] | asyncio.Future[_T] = new_future(loop)
 
 
 _STOP = object()
@@ -394,7 +361,7 @@ class SqliteOutbox:
             try:
                 self._commit(batch)
             except BaseException as error:  # a bug here must not leave callers waiting
-                _settle([(job, None, error) for job in batch])
+                settle([(job, None, error) for job in batch])
 
     def _commit(self, batch: list[_Job[Any]]) -> None:
         """One transaction for ``batch``: a savepoint per call (or per run of enqueue calls,
@@ -403,10 +370,10 @@ class SqliteOutbox:
         try:
             conn.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as error:
-            _settle([(job, None, _unavailable(error, self.path)) for job in batch])
+            settle([(job, None, _unavailable(error, self.path)) for job in batch])
             return
-        done: list[_Outcome] = []
-        failed: list[_Outcome] = []
+        done: list[Outcome] = []
+        failed: list[Outcome] = []
         i = 0
         while i < len(batch):
             run = [batch[i]]
@@ -456,7 +423,7 @@ class SqliteOutbox:
             done = [(job, None, unavailable) for job, _, _ in done]
         else:
             self.commits += 1
-        _settle(done + failed)
+        settle(done + failed)
 
     def _enqueue_run(self, conn: sqlite3.Connection, run: list[_Job[Any]]) -> list[list[Enqueued]]:
         """Store a run of enqueue calls in a few statements — what :meth:`submit_enqueue`'s
