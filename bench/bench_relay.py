@@ -27,8 +27,13 @@ names; its database is emptied first), beside SQLite in the same run, and then t
 on that one Redis, each loaded by a ``wrk`` of its own at the same time (a third of the
 connections each): their combined rate, and every 202 found in Redis after.
 
+With ``--repeat N`` every intake target runs N times, in turn (SQLite, Redis, three relays,
+the bare app, then again): a row is the median run, with the range of its rates. On a
+shared machine one run of a target can differ from the next by a third; taken in turn,
+what slows the machine down slows every target alike.
+
     .venv/bin/python bench/bench_relay.py [--duration 10] [--connections 32] [--window 3]
-        [--redis] [--redis-url redis://127.0.0.1:6379/9]
+        [--repeat 5] [--redis] [--redis-url redis://127.0.0.1:6379/9]
 """
 
 from __future__ import annotations
@@ -267,54 +272,86 @@ def intake(
         f"{args.duration}s each",
         flush=True,
     )
-    rows: list[tuple[str, dict[str, float]]] = []
     targets: list[tuple[str, str | None, int]] = [("SQLite outbox", None, 1)]
     if args.memory_outbox:
         targets.append(("memory:// outbox", "memory://", 1))
     if redis_url is not None:
         targets.append(("Redis outbox", redis_url, 1))
         targets.append(("3 relays, one Redis, combined", redis_url, 3))
-    for label, queue, count in targets:
-        home = work / f"intake-{len(rows)}"
-        home.mkdir()
-        if queue is not None and queue.startswith("redis"):
-            empty_redis(queue)
-        fake = FakeProcess(home, [FakeRobot(TOKEN, name="bench")]).start()
-        relay_settings = {"queue": queue} if queue else {}
-        relays = []
-        for k in range(count):  # each in a directory of its own, as on hosts of their own
-            (home / f"relay{k}").mkdir()
-            robots = [RelayRobot("bench", TOKEN)]
-            relays.append(RelayProcess(home / f"relay{k}", fake, robots, relay=relay_settings))
-        for relay in relays:
-            relay.start()
-        try:
-            watched = [relay.process.pid for relay in relays]
-            if redis_pid is not None and queue == redis_url:
-                watched.append(redis_pid)
-            cpu = [cpu_seconds(pid) for pid in watched]
-            result = run_wrk_at_once(
-                [relay.url + PATH for relay in relays],
-                script,
-                duration=args.duration,
-                connections=args.connections,
-            )
-            used = [cpu_seconds(pid) - before for pid, before in zip(watched, cpu, strict=True)]
-            result["relay_cpu"] = sum(used[: len(relays)]) / args.duration
-            if len(used) > len(relays):
-                result["redis_cpu"] = used[-1] / args.duration
-            result["rss_mb"] = max(rss_mb(relay.process.pid)[1] for relay in relays)
-            if queue != "memory://":  # every 202 is stored (the memory outbox dies with it)
-                stored = outbox_total(queue or f"sqlite:///{relays[0].outbox}")
-                answered = result["requests"] - result["non_2xx"]
-                result["stored"] = stored
-                assert stored >= answered, f"{answered} answered 202 but only {stored} stored"
-            rows.append((f"dingwire serve ({label})", result))
-        finally:
-            for relay in relays:
-                relay.stop()
-            fake.stop()
+    runs: dict[str, list[dict[str, float]]] = {}
+    homes = iter(range(10_000))
+    # Round after round, every target once a round: a machine that slows down or speeds up
+    # during the run (other work on it) moves every target's figures alike.
+    for _ in range(args.repeat):
+        for label, queue, count in targets:
+            home = work / f"intake-{next(homes)}"
+            result = intake_relay(args, home, script, queue, count, redis_url, redis_pid)
+            runs.setdefault(f"dingwire serve ({label})", []).append(result)
+        runs.setdefault("bare ASGI app, no storage", []).append(intake_bare(args, work, script))
+    return [(name, summary(results)) for name, results in runs.items()]
 
+
+def summary(results: list[dict[str, float]]) -> dict[str, float]:
+    """A target's runs in one row: the median run (by req/s), with the range of req/s."""
+    ordered = sorted(results, key=lambda r: r["rps"])
+    row = dict(ordered[(len(ordered) - 1) // 2])
+    row["rps_min"], row["rps_max"] = ordered[0]["rps"], ordered[-1]["rps"]
+    row["rss_mb"] = max(r["rss_mb"] for r in results)
+    return row
+
+
+def intake_relay(
+    args: argparse.Namespace,
+    home: Path,
+    script: Path,
+    queue: str | None,
+    count: int,
+    redis_url: str | None,
+    redis_pid: int | None,
+) -> dict[str, float]:
+    """One run of ``count`` relays on one outbox under ``wrk``; every 202 checked stored."""
+    home.mkdir()
+    if queue is not None and queue.startswith("redis"):
+        empty_redis(queue)
+    fake = FakeProcess(home, [FakeRobot(TOKEN, name="bench")]).start()
+    relay_settings = {"queue": queue} if queue else {}
+    relays = []
+    for k in range(count):  # each in a directory of its own, as on hosts of their own
+        (home / f"relay{k}").mkdir()
+        robots = [RelayRobot("bench", TOKEN)]
+        relays.append(RelayProcess(home / f"relay{k}", fake, robots, relay=relay_settings))
+    for relay in relays:
+        relay.start()
+    try:
+        watched = [relay.process.pid for relay in relays]
+        if redis_pid is not None and queue == redis_url:
+            watched.append(redis_pid)
+        cpu = [cpu_seconds(pid) for pid in watched]
+        result = run_wrk_at_once(
+            [relay.url + PATH for relay in relays],
+            script,
+            duration=args.duration,
+            connections=args.connections,
+        )
+        used = [cpu_seconds(pid) - before for pid, before in zip(watched, cpu, strict=True)]
+        result["relay_cpu"] = sum(used[: len(relays)]) / args.duration
+        if len(used) > len(relays):
+            result["redis_cpu"] = used[-1] / args.duration
+        result["rss_mb"] = max(rss_mb(relay.process.pid)[1] for relay in relays)
+        if queue != "memory://":  # every 202 is stored (the memory outbox dies with it)
+            stored = outbox_total(queue or f"sqlite:///{relays[0].outbox}")
+            answered = result["requests"] - result["non_2xx"]
+            result["stored"] = stored
+            assert stored >= answered, f"{answered} answered 202 but only {stored} stored"
+        return result
+    finally:
+        for relay in relays:
+            relay.stop()
+        fake.stop()
+
+
+def intake_bare(args: argparse.Namespace, work: Path, script: Path) -> dict[str, float]:
+    """One run of the bare ASGI app (reads the body, answers 202, stores nothing)."""
     port = free_port()
     bare = Process(
         "bare",
@@ -332,10 +369,9 @@ def intake(
             connections=args.connections,
         )
         result["rss_mb"] = rss_mb(bare.pid)[1]
-        rows.append(("bare ASGI app, no storage", result))
+        return result
     finally:
         bare.stop()
-    return rows
 
 
 def storm(alerts: int, window: float, work: Path) -> dict[str, float]:
@@ -502,6 +538,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--duration", type=int, default=10, help="seconds of wrk per target")
     parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="intake rounds (each target once a round); rows show the median and the range",
+    )
     parser.add_argument("--window", type=float, default=3.0, help="the storm robot's window (s)")
     parser.add_argument("--storms", default="1000,10000", help="storm sizes, comma-separated")
     parser.add_argument("--no-intake", action="store_true")
@@ -546,21 +588,27 @@ def main(argv: Sequence[str] | None = None) -> int:
             width = max(44, *(len(name) for name, _ in rows))
             print(
                 f"\n{'durable intake, 2 KB Alertmanager payloads':<{width}} {'req/s':>8} "
-                f"{'p99 ms':>8} {'requests':>9} {'non-2xx':>8} {'stored':>8} {'RSS MB':>7} "
-                f"{'relay CPU':>9} {'Redis CPU':>9}"
+                f"{'range':>13} {'p99 ms':>8} {'requests':>9} {'non-2xx':>8} {'stored':>8} "
+                f"{'RSS MB':>7} {'relay CPU':>9} {'Redis CPU':>9}"
             )
             print(
-                f"{'-' * width} {'-' * 8} {'-' * 8} {'-' * 9} {'-' * 8} {'-' * 8} {'-' * 7} "
-                f"{'-' * 9} {'-' * 9}"
+                f"{'-' * width} {'-' * 8} {'-' * 13} {'-' * 8} {'-' * 9} {'-' * 8} {'-' * 8} "
+                f"{'-' * 7} {'-' * 9} {'-' * 9}"
             )
             for name, r in rows:
                 stored = f"{int(r['stored']):>8}" if "stored" in r else f"{'-':>8}"
                 relay_cpu = f"{r['relay_cpu']:>9.2f}" if "relay_cpu" in r else f"{'-':>9}"
                 redis_cpu = f"{r['redis_cpu']:>9.2f}" if "redis_cpu" in r else f"{'-':>9}"
+                span = f"{r['rps_min']:.0f}-{r['rps_max']:.0f}"
                 print(
-                    f"{name:<{width}} {r['rps']:>8.0f} {r['p99_ms']:>8.1f} {int(r['requests']):>9} "
-                    f"{int(r['non_2xx']):>8} {stored} {r['rss_mb']:>7.0f} {relay_cpu} {redis_cpu}"
+                    f"{name:<{width}} {r['rps']:>8.0f} {span:>13} {r['p99_ms']:>8.1f} "
+                    f"{int(r['requests']):>9} {int(r['non_2xx']):>8} {stored} "
+                    f"{r['rss_mb']:>7.0f} {relay_cpu} {redis_cpu}"
                 )
+            print(
+                f"req/s: the median of {args.repeat} run(s) of each, taken in turn (range: "
+                "slowest-fastest); its p99, CPU and requests are the median run's"
+            )
             print("CPU: cores used on average during the run (2 cores in all)")
             ratio = rows[0][1]["rps"] / rows[-1][1]["rps"]
             print(f"relay / bare: {ratio:.0%} of the bare app's rate")
