@@ -315,3 +315,25 @@ def test_submit_enqueue_hands_over_without_waiting(redis_url: str) -> None:
         assert outbox.submit_enqueue([], now=1.0, dedupe_window=0.0).result() == []
     with pytest.raises(OutboxUnavailable):
         outbox.submit_enqueue([message()], now=1.0, dedupe_window=0.0)
+
+
+def test_an_id_already_taken_is_drawn_again_and_nothing_of_the_batch_is_written(
+    redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The whole batch is one script call: an id in use writes nothing of it, the ids in use
+    are drawn again, and an id that cannot be drawn free is an answer, not a loop."""
+    from dingwire.relay.outbox import redis as redis_module
+
+    with RedisOutbox(redis_url) as outbox:
+        first = enqueue(outbox)
+        ids = iter([first, "fresh0000000000000001"])
+        monkeypatch.setattr(redis_module, "new_id", lambda now: next(ids))
+        second = enqueue(outbox, text="second")
+        assert second == "fresh0000000000000001"
+        record = outbox.get(first)
+        assert record is not None
+        assert record.message.body["markdown"]["title"] == "disk full"
+        monkeypatch.setattr(redis_module, "new_id", lambda now: first)
+        with pytest.raises(OutboxUnavailable, match="no free message id"):
+            enqueue(outbox, text="third")
+        assert outbox.counts()["ops"]["queued"] == 2

@@ -35,10 +35,10 @@ So each record is a hash, and sorted sets index it:
 Every change is one Lua script (``register_script``: ``EVALSHA``, loaded again after a Redis
 restart): one round trip, atomic with respect to every other client. A claim costs its
 ``limit`` and what came due since the last claim, never the backlog. Enqueues go to one
-writer thread per process, which sends whatever calls are waiting in one pipeline (each
-script still atomic on its own; one round trip and, with ``appendfsync always``, one fsync
-for all of them); :meth:`RedisOutbox.submit_enqueue` hands one over without waiting, as the
-SQLite backend's does.
+writer thread per process, which sends whatever calls are waiting as one call of the enqueue
+script (one round trip, one command for Redis to run and, with ``appendfsync always``, one
+fsync for all of them); :meth:`RedisOutbox.submit_enqueue` hands one over without waiting,
+as the SQLite backend's does.
 
 Measured (``bench/bench_outbox.py``, 2 shared cores, ``appendfsync always``): the whole
 enqueue script from 8 threads ran at 3,800-4,200 calls/s where a bare ``XADD`` of the same
@@ -84,6 +84,7 @@ password of the URL never appears in an error, a log line or ``repr``.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import logging
 import os
@@ -124,7 +125,7 @@ PREFIX = "dingwire:outbox:"
 #: Seconds to connect, and to wait for an answer, before the outbox is unavailable.
 CONNECT_TIMEOUT = 2.0
 SOCKET_TIMEOUT = 5.0
-#: At most this many enqueue calls share one pipeline (one round trip).
+#: At most this many enqueue calls share one call of the enqueue script (one round trip).
 MAX_BATCH = 256
 
 _T = TypeVar("_T")
@@ -212,48 +213,63 @@ local function revive(id, key, state, robot, seq, now)
 end
 """.replace("FIELD_NAMES", ", ".join(f"'{name}'" for name in _FIELDS))
 
-# ARGV: prefix, now, cutoff (now - window), window, then id, robot, priority, key, message
-# for each message. Answers {'taken', [positions]} when an id is in use (nothing written),
-# else {id, duplicate} per message.
+# ARGV: prefix, cutoff (the earliest call's now - window: older dedupe keys are swept), then
+# for each enqueue call of the batch: its count of messages, its now and its window, then
+# id, robot, priority, key, message for each of its messages. Answers {'taken', [positions]}
+# (positions among every message of the batch) when an id is in use, and nothing is
+# written; else {id, duplicate} per message, in order.
 _ENQUEUE = """
-local now_s, window = ARGV[2], tonumber(ARGV[4])
-local now = tonumber(now_s)
-for i = 5, #ARGV, 5 do
-  if redis.call('EXISTS', rkey(ARGV[i])) == 1 then return {'taken', {(i - 5) / 5 + 1}} end
+local ids = {}
+local i = 3
+while i <= #ARGV do
+  local count = tonumber(ARGV[i])
+  for j = i + 3, i + 3 + 5 * (count - 1), 5 do ids[#ids + 1] = ARGV[j] end
+  i = i + 3 + 5 * count
 end
-local old = redis.call('ZRANGEBYSCORE', P .. 'dedupe:t', '-inf', '(' .. ARGV[3], 'LIMIT', 0, 256)
+local taken = {}
+for position, id in ipairs(ids) do
+  if redis.call('EXISTS', rkey(id)) == 1 then taken[#taken + 1] = position end
+end
+if #taken > 0 then return {'taken', taken} end
+local old = redis.call('ZRANGEBYSCORE', P .. 'dedupe:t', '-inf', '(' .. ARGV[2], 'LIMIT', 0, 256)
 for _, key in ipairs(old) do
   redis.call('HDEL', P .. 'dedupe', key)
   redis.call('ZREM', P .. 'dedupe:t', key)
 end
 local answers = {}
-for i = 5, #ARGV, 5 do
-  local id, robot, priority, dkey, message = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
-  local first = false
-  if dkey ~= '' then
-    local stored = redis.call('ZSCORE', P .. 'dedupe:t', dkey)
-    if stored and now - tonumber(stored) <= window then
-      first = redis.call('HGET', P .. 'dedupe', dkey)
-    end
-  end
-  if first then
-    answers[#answers + 1] = {first, 1}
-  else
-    local seq = redis.call('INCR', P .. 'seq')
-    local order = tonumber(priority) * 1099511627776 + seq
-    redis.call('HSET', rkey(id), 'robot', robot, 'priority', priority, 'seq', seq,
-               'order', order, 'message', message, 'state', 'queued', 'attempts', 0,
-               'not_before', now_s, 'updated', now_s, 'digest_size', 0)
+i = 3
+while i <= #ARGV do
+  local count, now_s, window = tonumber(ARGV[i]), ARGV[i + 1], tonumber(ARGV[i + 2])
+  local now = tonumber(now_s)
+  for j = i + 3, i + 3 + 5 * (count - 1), 5 do
+    local id, robot, priority, dkey, message = ARGV[j], ARGV[j + 1], ARGV[j + 2], ARGV[j + 3], ARGV[j + 4]
+    local first = false
     if dkey ~= '' then
-      redis.call('HSET', rkey(id), 'dkey', dkey)
-      redis.call('HSET', P .. 'dedupe', dkey, id)
-      redis.call('ZADD', P .. 'dedupe:t', now_s, dkey)
+      local stored = redis.call('ZSCORE', P .. 'dedupe:t', dkey)
+      if stored and now - tonumber(stored) <= window then
+        first = redis.call('HGET', P .. 'dedupe', dkey)
+      end
     end
-    redis.call('SADD', P .. 'robots', robot)
-    redis.call('ZADD', P .. 's:queued:' .. robot, seq, id)
-    schedule(robot, id, now_s, order, true)
-    answers[#answers + 1] = {id, 0}
+    if first then
+      answers[#answers + 1] = {first, 1}
+    else
+      local seq = redis.call('INCR', P .. 'seq')
+      local order = tonumber(priority) * 1099511627776 + seq
+      redis.call('HSET', rkey(id), 'robot', robot, 'priority', priority, 'seq', seq,
+                 'order', order, 'message', message, 'state', 'queued', 'attempts', 0,
+                 'not_before', now_s, 'updated', now_s, 'digest_size', 0)
+      if dkey ~= '' then
+        redis.call('HSET', rkey(id), 'dkey', dkey)
+        redis.call('HSET', P .. 'dedupe', dkey, id)
+        redis.call('ZADD', P .. 'dedupe:t', now_s, dkey)
+      end
+      redis.call('SADD', P .. 'robots', robot)
+      redis.call('ZADD', P .. 's:queued:' .. robot, seq, id)
+      schedule(robot, id, now_s, order, true)
+      answers[#answers + 1] = {id, 0}
+    end
   end
+  i = i + 3 + 5 * count
 end
 return answers
 """
@@ -505,22 +521,14 @@ class _Enqueue:
         self.future: Future[list[Enqueued]] | asyncio.Future[list[Enqueued]] = new_future(loop)
 
     def args(self) -> list[str]:
-        """The script's arguments after the prefix."""
+        """This call's part of the script's arguments: its count, now and window, then each
+        message."""
         while len(set(self.ids)) < len(self.ids):  # 40 random bits within one millisecond
             self.ids = [new_id(self.now) for _ in self.ids]
-        args = [_time(self.now), _time(self.now - self.window), _time(self.window)]
+        args = [str(len(self.ids)), _time(self.now), _time(self.window)]
         for id, fields in zip(self.ids, self.encoded, strict=True):
             args += (id, *fields)
         return args
-
-    def answer(self, result: Any) -> list[Enqueued] | None:
-        """The answers, or ``None`` when an id was in use (nothing was written; it is drawn
-        again)."""
-        if result and result[0] == "taken":
-            for position in result[1]:
-                self.ids[int(position) - 1] = new_id(self.now)
-            return None
-        return [Enqueued(id, duplicate=bool(duplicate)) for id, duplicate in result]
 
 
 def _time(value: float) -> str:
@@ -697,7 +705,7 @@ class RedisOutbox:
     ) -> Future[list[Enqueued]]:
         """:meth:`enqueue` without waiting: the future of its answers, set once Redis has
         answered (or to the :class:`OutboxUnavailable` that stopped it). It never blocks:
-        the writer thread sends whatever calls are waiting in one pipeline."""
+        the writer thread sends whatever calls are waiting as one script call."""
         future = self._hand_in(messages, now, dedupe_window, None)
         return cast("Future[list[Enqueued]]", future)
 
@@ -706,7 +714,7 @@ class RedisOutbox:
     ) -> asyncio.Future[list[Enqueued]]:
         """:meth:`submit_enqueue` for a caller on an event loop: a future of the running
         loop, set on the loop once Redis has answered — one wake-up of the loop for every
-        caller of a pipeline, not one each. Call it from the loop."""
+        caller of a script call, not one each. Call it from the loop."""
         loop = asyncio.get_running_loop()
         future = self._hand_in(messages, now, dedupe_window, loop)
         return cast("asyncio.Future[list[Enqueued]]", future)
@@ -762,8 +770,8 @@ class RedisOutbox:
                 settle([(job, None, error) for job in batch])
 
     def _send(self, batch: list[_Enqueue]) -> None:
-        """Every call of ``batch`` in one pipeline (each script atomic on its own); then
-        every future is set."""
+        """Every call of ``batch`` in one script (one round trip, one command for Redis to
+        run, atomic as a whole); then every future is set."""
         outcomes: list[Outcome] = []
         try:
             self._send_all(batch, outcomes)
@@ -771,39 +779,40 @@ class RedisOutbox:
             settle(outcomes)
 
     def _send_all(self, batch: list[_Enqueue], outcomes: list[Outcome]) -> None:
-        pending = batch
-        while pending:
-            pipe = self._client.pipeline(transaction=False)
-            for job in pending:
-                pipe.evalsha(self._enqueue.sha, 0, self._prefix, *job.args())
+        cutoff = _time(min(job.now - job.window for job in batch))
+        for _ in range(3):
+            args = [self._prefix, cutoff]
+            for job in batch:
+                args += job.args()
             try:
-                results = pipe.execute(raise_on_error=False)
+                try:
+                    result = self._client.evalsha(self._enqueue.sha, 0, *args)
+                except redis.exceptions.NoScriptError:  # Redis restarted: its cache is empty
+                    self._client.script_load(self._enqueue.script)
+                    result = self._client.evalsha(self._enqueue.sha, 0, *args)
             except redis.RedisError as error:
                 unavailable = self._unavailable(error)
-                outcomes.extend((job, None, unavailable) for job in pending)
+                outcomes.extend((job, None, unavailable) for job in batch)
                 return
-            again: list[_Enqueue] = []
-            unknown = False
-            for job, result in zip(pending, results, strict=True):
-                if isinstance(result, redis.exceptions.NoScriptError):
-                    unknown = True  # Redis restarted: its script cache is empty
-                    again.append(job)
-                elif isinstance(result, redis.RedisError):
-                    outcomes.append((job, None, self._unavailable(result)))
-                elif isinstance(result, BaseException):
-                    outcomes.append((job, None, result))
-                elif (answers := job.answer(result)) is None:
-                    again.append(job)  # an id in use: drawn again
-                else:
-                    outcomes.append((job, answers, None))
-            if unknown:
-                try:
-                    self._client.script_load(self._enqueue.script)
-                except redis.RedisError as error:
-                    unavailable = self._unavailable(error)
-                    outcomes.extend((job, None, unavailable) for job in again)
-                    return
-            pending = again
+            if result and result[0] == "taken":  # an id in use: nothing written, drawn again
+                taken = {int(position) - 1 for position in result[1]}
+                position = 0
+                for job in batch:
+                    for k in range(len(job.ids)):
+                        if position in taken:
+                            job.ids[k] = new_id(job.now)
+                        position += 1
+                continue
+            answers = iter(result)
+            for job in batch:
+                enqueued = [
+                    Enqueued(id, duplicate=bool(duplicate))
+                    for id, duplicate in itertools.islice(answers, len(job.ids))
+                ]
+                outcomes.append((job, enqueued, None))
+            return
+        drawn = OutboxUnavailable("no free message id after three draws", retry_after=1.0)
+        outcomes.extend((job, None, drawn) for job in batch)
 
     def claim(
         self, robot: str, *, now: float, owner: str, lease: float, limit: int
