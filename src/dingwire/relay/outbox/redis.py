@@ -41,11 +41,14 @@ fsync for all of them); :meth:`RedisOutbox.submit_enqueue` hands one over withou
 as the SQLite backend's does.
 
 Measured (``bench/bench_outbox.py``, 2 shared cores, ``appendfsync always``): the whole
-enqueue script from 8 threads ran at 3,800-4,200 calls/s where a bare ``XADD`` of the same
-message — the least a stream-based outbox would do, before any index for due times,
-priorities or states — ran at 4,700-5,100: the indexes cost about a fifth of the rate,
-and a stream would need most of them beside it anyway. Claim + ack: about 800-1,400 records/s
-one at a time, 6,000-7,600 fifty at a time (a digest). ``docs/redis.md`` has the tables.
+enqueue script from 8 threads ran at 3,200-5,000 calls/s over several days' runs, a bare
+``XADD`` of the same message — the least a stream-based outbox would do, before any index
+for due times, priorities or states — at 4,700-7,400 from 8 connections. Part of that gap
+is the writer, not the script: the ``XADD``\ s wait on eight replies at once, the outbox's
+callers share one batch in flight. In Redis the script costs about 28 µs a message (a
+tenth of a core at 3,700 a second), and a stream would need most of its indexes beside it
+anyway. Claim + ack: about 600-1,400 records/s one at a time, 6,000-9,700 fifty at a time
+(a digest). ``docs/redis.md`` has the tables.
 
 What the scripts do not decide
 ------------------------------
