@@ -44,7 +44,7 @@ Measured (``bench/bench_outbox.py``, 2 shared cores, ``appendfsync always``): th
 enqueue script from 8 threads ran at 3,200-5,000 calls/s over several days' runs, a bare
 ``XADD`` of the same message — the least a stream-based outbox would do, before any index
 for due times, priorities or states — at 4,700-7,400 from 8 connections. Part of that gap
-is the writer, not the script: the ``XADD``\ s wait on eight replies at once, the outbox's
+is the writer, not the script: the ``XADD`` calls wait on eight replies at once, the outbox's
 callers share one batch in flight. In Redis the script costs about 28 µs a message (a
 tenth of a core at 3,700 a second), and a stream would need most of its indexes beside it
 anyway. Claim + ack: about 600-1,400 records/s one at a time, 6,000-9,700 fifty at a time
