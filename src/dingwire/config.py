@@ -23,6 +23,7 @@ The file is found at ``$DINGWIRE_CONFIG``, else ``./dingwire.toml``, else
     store = "local"                 # or "memory://", "sqlite:///path/budget.sqlite3",
                                     # "redis://host:6379/0" (every host that points at it)
     on_store_error = "local"        # Redis away: count on this machine ("local") or "fail"
+                                    # (the default of the relay's robots: they wait)
 
 Rules kept here:
 

@@ -173,11 +173,24 @@ class _Robot:
     claim_limit: int = CLAIM_LIMIT  # how many the next round claims (_next_claim)
 
 
+#: What the relay's robots do when their Redis budget store is away, unless ``[budget]
+#: on_store_error`` says otherwise: wait ("fail": the messages stay queued, nothing counts
+#: toward ``max_age``, they go when it answers), where a robot of the library or the command
+#: line counts on its machine meanwhile ("local"). A relay has nothing to lose by waiting, its
+#: messages are stored; counting alone, relays that share a robot could together go over its
+#: budget in the seconds after Redis is back.
+RELAY_ON_STORE_ERROR = "fail"
+
+
 def _default_factory(config: Config) -> Callable[[str], AsyncRobot]:
+    overrides: dict[str, str] = {}
+    if config.budget_on_store_error is None:
+        overrides["on_store_error"] = RELAY_ON_STORE_ERROR
+
     def make(name: str) -> AsyncRobot:
         from dingwire.transport.robots import AsyncRobot
 
-        return config.choice(name).make(AsyncRobot)
+        return config.choice(name).make(AsyncRobot, **overrides)
 
     return make
 
@@ -245,8 +258,10 @@ class Dispatcher:
     """Sends what the outbox holds, per robot, within each robot's and org's budget.
 
     ``robot_factory(name)`` builds the :class:`~dingwire.AsyncRobot` for a robot name
-    (default: ``config.choice(name).make(AsyncRobot)``); its robots' own retries are turned
-    off (``attempts=1``): the dispatcher retries through the outbox. ``clock`` is the time
+    (default: ``config.choice(name).make(AsyncRobot)``, waiting while a Redis budget store
+    is away unless ``[budget] on_store_error`` says otherwise: :data:`RELAY_ON_STORE_ERROR`);
+    its robots' own retries are turned off (``attempts=1``): the dispatcher retries through
+    the outbox. ``clock`` is the time
     of the outbox and of the budget questions; give the robots the same one.
     ``renderer`` renders the notifications the intake stored unrendered (default: one
     loaded from ``settings`` and ``config`` when the first one is met).
