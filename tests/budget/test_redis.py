@@ -8,6 +8,7 @@ kill Redis start their own (:class:`~tests.redis_server.RedisServer`), never the
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import os
 import subprocess
@@ -285,8 +286,11 @@ def test_a_flushed_redis_leaves_a_barrier_and_keeps_the_lockout(
     assert other.peek("locked", R1, T + 20).reason == "lockout"
     assert store.reserve("fresh", R1, T + 16, hold=HOLD).go
     said = budget_log.said()
-    assert len(said) == 1
-    assert "lost its state" in said[0]
+    assert said == [
+        f"the budget store Redis at {store.where} lost its state (restarted without "
+        "persistence, or flushed); every robot's minute window counts as full until a window "
+        "has passed, and the lockouts and sends in flight this process knew were written back"
+    ]
     raw(redis_url).flushdb()
     store.peek("x", R1, T + 30)
     assert len(budget_log.said()) == 1  # once
@@ -330,7 +334,10 @@ def test_fail_raises_a_budget_store_error_and_comes_back(
     said = budget_log.said()
     assert len(said) == 1
     assert said[0].startswith(f"the budget store Redis at {where} cannot be reached (")
-    assert 'sends fail with BudgetStoreError until it answers (on_store_error = "fail")' in said[0]
+    assert f"connecting to 127.0.0.1:{server.port}" in said[0]  # the reason, as Redis's client says
+    assert said[0].endswith(
+        '; sends fail with BudgetStoreError until it answers (on_store_error = "fail")'
+    )
     server.start()  # the same data (append-only file)
 
     def answers() -> bool:
@@ -350,22 +357,36 @@ def test_fail_raises_a_budget_store_error_and_comes_back(
 
 
 def test_local_counts_on_this_machine_and_writes_back_when_redis_answers(
-    server: RedisServer, tmp_path: Path, budget_log: BudgetLog, quick_retry: None
+    server: RedisServer,
+    tmp_path: Path,
+    budget_log: BudgetLog,
+    quick_retry: None,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    caplog.set_level(logging.INFO, logger="dingwire.budget")
     local = LocalBudgetStore(tmp_path / "cache" / "budget.sqlite3")
     store = RedisBudgetStore(server.url, fallback=local)
     budget = Budget(Rate(2, 10.0), "acme", Quota(100, MONTH))
     first = store.reserve("r", budget, T, hold=HOLD).slot
     assert first is not None
     store.settle("r", first, T + 0.2)
+    elsewhere = Budget(Rate(2, 10.0), "elsewhere")
+    pending = store.reserve("r2", elsewhere, T, hold=HOLD).slot  # its reply comes later
+    assert pending is not None
     server.kill()
+    store.settle("r2", pending, T + 0.5)  # Redis away: it counts there until it expires
     meanwhile = [store.reserve("r", budget, T + 1 + i, hold=HOLD) for i in range(3)]
     assert [v.reason for v in meanwhile] == ["go", "go", "budget"]  # the local window only
     assert meanwhile[0].slot is not None
     store.settle("r", meanwhile[0].slot, T + 1.5)
     store.lock_out("locked", T + 600)
+    store.spend_quota("other-org", T + 200)  # a 90030 meanwhile
     assert local.usage(budget, T) == 2  # counted in the machine-local file
+    assert store.usage(budget, T) == 2  # and read from it
     assert local.peek("locked", budget, T + 2).reason == "lockout"
+    assert store.peek("locked", budget, T + 2).until == T + 600
+    assert local.peek("x", Budget(None, "other-org"), T + 2).until == T + 200
+    assert store.peek("x", Budget(None, "other-org"), T + 2).reason == "quota"
     said = budget_log.said()
     assert len(said) == 1
     assert said[0].startswith(f"the budget store Redis at 127.0.0.1:{server.port}/0 cannot be")
@@ -374,16 +395,24 @@ def test_local_counts_on_this_machine_and_writes_back_when_redis_answers(
     until(lambda: store.peek("r", budget, T + 3).used == 3, what="the store uses Redis again")
     other = RedisBudgetStore(server.url)
     assert other.usage(budget, T) == 3  # the sends made meanwhile were written to Redis
+    back = [r.getMessage() for r in budget_log.records if r.levelno == logging.INFO]
+    assert back == [
+        f"the budget store Redis at 127.0.0.1:{server.port}/0 answers again; "
+        "2 send(s) made meanwhile were written to it"
+    ]
     # Redis knows them now: the first of them arrived at T + 1.5, the second is in flight
     assert other.peek("r", budget, T + 3) == Verdict(
         "budget", 8.5, T + 11.5, 0, True, used=3, renews=SEPT_END
     )
     assert other.peek("locked", budget, T + 3).until == T + 600
+    assert other.peek("x", Budget(None, "other-org"), T + 3).until == T + 200
     assert meanwhile[1].slot is not None
     store.settle("r", meanwhile[1].slot, T + 2.5)  # its reply: settled in both stores
     assert other.peek("r", budget, T + 11).until == T + 11.5
     assert local.peek("r", budget, T + 11).until == T + 11.5
     assert store.reserve("r", budget, T + 12.5, hold=HOLD).go  # Redis decides again
+    # the send of the outage settled at T + 2.5 has left the window: one slot is in it
+    assert other.peek("r", budget, T + 12.6).go
     assert other.usage(budget, T) == 4
     assert local.usage(budget, T) == 2
     assert len(budget_log.said()) == 1  # one warning for the whole outage
@@ -592,3 +621,141 @@ def test_two_hosts_on_redis_say_what_one_memory_store_says(
     finally:
         for handle in hosts:
             handle.close()
+
+
+def test_a_robot_alone_pays_one_round_trip_a_decision_and_one_a_settle(redis_url: str) -> None:
+    """The state last seen is what makes a decision one round trip: while nobody else sends
+    for the robot, every reserve, peek and settle is one script call, whatever the settle
+    says (arrived, or failed and given back) and across the turn of the month; after
+    another host sent, one more, then one again. The verdicts themselves are the contract
+    suite's and the memory store's (above): a state remembered wrongly costs round trips,
+    never a wrong answer, so only counting them shows it."""
+    client = raw(redis_url)
+    client.flushdb()
+    client.close()
+    host, other = RedisBudgetStore(redis_url), RedisBudgetStore(redis_url)
+    calls: list[str] = []
+    real = host._script
+
+    def counted(name: str, keys: list[str], args: list[Any]) -> Any:
+        calls.append(name)
+        return real(name, keys, args)
+
+    host._script = counted  # type: ignore[method-assign]
+
+    def trips(action: Callable[..., Any], *args: Any, **kwargs: Any) -> tuple[Any, list[str]]:
+        calls.clear()
+        result = action(*args, **kwargs)
+        return result, list(calls)
+
+    try:
+        now = T
+        first, _ = trips(host.reserve, "ops", R3, now, hold=HOLD)  # marks Redis first
+        host.settle("ops", first.slot, now + 0.1)
+        for i in range(8):
+            now += 4.0
+            start = SEPT_END - 2.0 if i == 4 else now  # the month turns between two sends
+            now = max(now, start)
+            _, spent = trips(host.peek, "ops", R3, now)  # slots past their window
+            assert spent == ["decide"], (i, spent)
+            verdict, spent = trips(host.reserve, "ops", R3, now, hold=HOLD)
+            assert verdict.go
+            assert spent == ["decide"], (i, spent)
+            arrived = None if i % 3 == 2 else now + 0.1  # failed, or arrived
+            _, spent = trips(host.settle, "ops", verdict.slot, arrived)
+            assert spent == ["settle"], (i, spent)
+            _, spent = trips(host.peek, "ops", R3, now + 0.2)
+            assert spent == ["decide"], (i, spent)
+        for robot, budget in (("ops", R3), ("solo", R1)):
+            now += 11.0
+            theirs = other.reserve(robot, budget, now, hold=HOLD)
+            other.settle(robot, theirs.slot, now + 0.1)
+            now += 11.0
+            verdict, spent = trips(host.reserve, robot, budget, now, hold=HOLD)
+            assert verdict.go
+            assert spent == ["decide", "decide"], (robot, spent)
+            host.settle(robot, verdict.slot, now + 0.1)
+            now += 11.0
+            verdict, spent = trips(host.reserve, robot, budget, now, hold=HOLD)
+            assert verdict.go
+            assert spent == ["decide"], (robot, spent)
+            host.settle(robot, verdict.slot, now + 0.1)
+        assert host.usage(R3, now) == other.usage(R3, now)
+    finally:
+        host.close()
+        other.close()
+
+
+def test_an_error_never_repeats_the_password(redis_url: str) -> None:
+    """Whatever Redis's client says goes through ``_scrub`` before a log line or an error."""
+    store = RedisBudgetStore(f"redis://:{PASSWORD}@127.0.0.1:1/0")
+    try:
+        said = store._scrub(ConnectionError(f"AUTH {PASSWORD} refused by {PASSWORD}@host"))
+        assert said == "AUTH *** refused by ***@host"
+        assert store._scrub(TimeoutError()) == "TimeoutError"
+    finally:
+        store.close()
+    plain = RedisBudgetStore(redis_url)
+    try:
+        assert plain._scrub(ConnectionError("refused")) == "refused"
+    finally:
+        plain.close()
+
+
+def test_two_hosts_never_grant_more_than_the_quota(redis_url: str) -> None:
+    """Each host judges on the count it saw last; Redis takes a slot only while the count is
+    one for which that judgement holds. Near the end of the quota that is the count itself."""
+    client = raw(redis_url)
+    client.flushdb()
+    client.close()
+    budget = Budget(None, "tight", Quota(3, MONTH))
+    hosts = [RedisBudgetStore(redis_url), RedisBudgetStore(redis_url)]
+    try:
+        granted = []
+        for i in range(8):
+            verdict = hosts[i % 2].reserve(f"r{i % 3}", budget, T + i, hold=HOLD)
+            granted.append(verdict.go)
+        assert granted == [True, True, True, False, False, False, False, False]
+        assert [host.usage(budget, T + 9) for host in hosts] == [3, 3]
+        assert hosts[0].peek("r9", budget, T + 9).reason == "quota"
+    finally:
+        for host in hosts:
+            host.close()
+
+
+def test_a_redis_that_never_answers_is_away_within_the_answer_timeout(
+    monkeypatch: pytest.MonkeyPatch, budget_log: BudgetLog
+) -> None:
+    """A Redis that takes the connection and says nothing (hung, or a wrong port that
+    accepts): a decision never waits past the answer timeout."""
+    import socket
+
+    monkeypatch.setattr(redis_module, "ANSWER_TIMEOUT", 0.3)
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    store = RedisBudgetStore(f"redis://127.0.0.1:{port}/0", on_error="fail")
+    try:
+        started = time.monotonic()
+        with pytest.raises(BudgetStoreError, match="cannot be reached"):
+            store.reserve("r", R1, T, hold=HOLD)
+        assert time.monotonic() - started < 5.0
+        assert len(budget_log.said()) == 1
+    finally:
+        store.close()
+        listener.close()
+
+
+def test_a_redis_restarted_between_two_calls_is_used_again_at_once(
+    server: RedisServer, budget_log: BudgetLog
+) -> None:
+    """The connection Redis closed when it restarted is opened again within the call: no
+    warning, no call answered from anywhere but Redis."""
+    store = RedisBudgetStore(server.url, on_error="fail")
+    try:
+        assert store.reserve("r", R3, T, hold=HOLD).go
+        server.kill()
+        server.start()  # the same data (append-only file)
+        assert store.peek("r", R3, T + 20).used == 1
+        assert budget_log.said() == []
+    finally:
+        store.close()
