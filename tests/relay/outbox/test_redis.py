@@ -337,3 +337,28 @@ def test_an_id_already_taken_is_drawn_again_and_nothing_of_the_batch_is_written(
         with pytest.raises(OutboxUnavailable, match="no free message id"):
             enqueue(outbox, text="third")
         assert outbox.counts()["ops"]["queued"] == 2
+
+
+def test_an_id_drawn_twice_in_one_batch_is_drawn_again(
+    redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two calls of one batch that drew the same id (40 random bits within a millisecond):
+    the script finds it as it finds an id in use, and neither overwrites the other."""
+    from dingwire.relay.outbox import redis as redis_module
+
+    with RedisOutbox(redis_url) as outbox:
+        ids = iter(["same0000000000000001", "same0000000000000001", "fresh000000000000002"])
+        monkeypatch.setattr(redis_module, "new_id", lambda now: next(ids))
+        jobs = [
+            redis_module._Enqueue([message(text=text)], 100.0, 300.0) for text in ("one", "two")
+        ]
+        outbox._send(jobs)
+        answers = [job.future.result(timeout=10) for job in jobs]
+        stored = [answer[0].id for answer in answers]
+        assert stored == ["same0000000000000001", "fresh000000000000002"]
+        titles = []
+        for id in stored:
+            record = outbox.get(id)
+            assert record is not None
+            titles.append(record.message.body["markdown"]["title"])
+        assert titles == ["one", "two"]

@@ -219,8 +219,8 @@ end
 # ARGV: prefix, cutoff (the earliest call's now - window: older dedupe keys are swept), then
 # for each enqueue call of the batch: its count of messages, its now and its window, then
 # id, robot, priority, key, message for each of its messages. Answers {'taken', [positions]}
-# (positions among every message of the batch) when an id is in use, and nothing is
-# written; else {id, duplicate} per message, in order.
+# (positions among every message of the batch) when an id is in use or given twice, and
+# nothing is written; else {id, duplicate} per message, in order.
 _ENQUEUE = """
 local ids = {}
 local i = 3
@@ -229,9 +229,10 @@ while i <= #ARGV do
   for j = i + 3, i + 3 + 5 * (count - 1), 5 do ids[#ids + 1] = ARGV[j] end
   i = i + 3 + 5 * count
 end
-local taken = {}
+local taken, seen = {}, {}
 for position, id in ipairs(ids) do
-  if redis.call('EXISTS', rkey(id)) == 1 then taken[#taken + 1] = position end
+  if seen[id] or redis.call('EXISTS', rkey(id)) == 1 then taken[#taken + 1] = position end
+  seen[id] = true
 end
 if #taken > 0 then return {'taken', taken} end
 local old = redis.call('ZRANGEBYSCORE', P .. 'dedupe:t', '-inf', '(' .. ARGV[2], 'LIMIT', 0, 256)
@@ -525,9 +526,8 @@ class _Enqueue:
 
     def args(self) -> list[str]:
         """This call's part of the script's arguments: its count, now and window, then each
-        message."""
-        while len(set(self.ids)) < len(self.ids):  # 40 random bits within one millisecond
-            self.ids = [new_id(self.now) for _ in self.ids]
+        message. (An id drawn twice within a millisecond, 40 random bits, is the script's to
+        find, with those already in use.)"""
         args = [str(len(self.ids)), _time(self.now), _time(self.window)]
         for id, fields in zip(self.ids, self.encoded, strict=True):
             args += (id, *fields)
@@ -788,16 +788,12 @@ class RedisOutbox:
             for job in batch:
                 args += job.args()
             try:
-                try:
-                    result = self._client.evalsha(self._enqueue.sha, 0, *args)
-                except redis.exceptions.NoScriptError:  # Redis restarted: its cache is empty
-                    self._client.script_load(self._enqueue.script)
-                    result = self._client.evalsha(self._enqueue.sha, 0, *args)
+                result = self._enqueue(args=args)  # loaded again after a restart emptied the cache
             except redis.RedisError as error:
                 unavailable = self._unavailable(error)
                 outcomes.extend((job, None, unavailable) for job in batch)
                 return
-            if result and result[0] == "taken":  # an id in use: nothing written, drawn again
+            if result and result[0] == "taken":  # ids in use or twice: nothing written, redrawn
                 taken = {int(position) - 1 for position in result[1]}
                 position = 0
                 for job in batch:
