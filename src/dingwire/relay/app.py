@@ -171,11 +171,14 @@ def _text(body: bytes, data: Any) -> str:
     return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
 
 
+def _json_bytes(data: Mapping[str, Any]) -> bytes:
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
+
+
 def _json(
     status: int, data: Mapping[str, Any], headers: Mapping[str, str] | None = None
 ) -> Response:
-    content = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
-    return Response(content, status, headers=headers, media_type="application/json")
+    return Response(_json_bytes(data), status, headers=headers, media_type="application/json")
 
 
 def _retry_after(seconds: float) -> dict[str, str]:
@@ -415,12 +418,12 @@ def _unauthorised_answer(authorization: str) -> tuple[int, dict[str, Any], dict[
     return 401, {"error": reason}, _UNAUTHORISED
 
 
-def _unauthorised(request: Request) -> Response:
-    return _json(*_unauthorised_answer(request.headers.get("authorization", "")))
-
-
 def _authorization(request: Request) -> str:
     return request.headers.get("authorization", "")
+
+
+def _unauthorised(request: Request) -> Response:
+    return _json(*_unauthorised_answer(_authorization(request)))
 
 
 class _TooLarge(Exception):
@@ -467,7 +470,7 @@ async def _send_json(
     send: Send, status: int, data: Mapping[str, Any], headers: Mapping[str, str] | None = None
 ) -> None:
     """An answer as :func:`_json` makes it, sent straight on the ASGI channel."""
-    content = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
+    content = _json_bytes(data)
     raw = [(b"content-length", str(len(content)).encode()), _JSON_TYPE]
     if headers:
         raw += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]

@@ -261,8 +261,8 @@ class Dispatcher:
     (default: ``config.choice(name).make(AsyncRobot)``, waiting while a Redis budget store
     is away unless ``[budget] on_store_error`` says otherwise: :data:`RELAY_ON_STORE_ERROR`);
     its robots' own retries are turned off (``attempts=1``): the dispatcher retries through
-    the outbox. ``clock`` is the time
-    of the outbox and of the budget questions; give the robots the same one.
+    the outbox. ``clock`` is the time of the outbox and of the budget questions; give the
+    robots the same one.
     ``renderer`` renders the notifications the intake stored unrendered (default: one
     loaded from ``settings`` and ``config`` when the first one is met).
     """
